@@ -155,7 +155,9 @@ RETRY_RULES: Mapping[ErrorCode, Retry] = {
     ErrorCode.CONNECTION_CLOSED: Retry.BACKOFF,
 }
 
-_SOCKET_PHASES = frozenset({Phase.WEBSOCKET_HANDSHAKE, Phase.WEBSOCKET_RUNTIME, Phase.WEBSOCKET_SEND})
+_SOCKET_PHASES = frozenset(
+    {Phase.WEBSOCKET_HANDSHAKE, Phase.WEBSOCKET_RUNTIME, Phase.WEBSOCKET_SEND}
+)
 
 
 def classify(

@@ -1,0 +1,621 @@
+"""Client role of the ingress WebSocket: upgrade, configure, stream, close.
+
+A :class:`ClientSession` is fed the bytes read from the socket with
+:meth:`~ClientSession.receive_data` (``b""`` when the peer closed), says what to
+write with :meth:`~ClientSession.data_to_send`, and reports what happened with
+:meth:`~ClientSession.events`. Every state change is listed in :data:`TRANSITIONS`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from enum import IntEnum
+from urllib.parse import urlencode
+
+from wsproto import ConnectionType, WSConnection
+from wsproto.connection import ConnectionState
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Ping,
+    RejectConnection,
+    RejectData,
+    Request,
+    TextMessage,
+)
+from wsproto.events import Message as WsMessage
+from wsproto.utilities import LocalProtocolError as WsLocalProtocolError
+from wsproto.utilities import RemoteProtocolError as WsRemoteProtocolError
+
+from . import codec
+from .config import AudioFormat, SessionConfig
+from .errors import (
+    AvatarError,
+    ErrorCode,
+    LocalProtocolError,
+    Phase,
+    RemoteProtocolError,
+    error_from_close,
+    error_from_http,
+    error_from_server_message,
+)
+from .events import (
+    AnimationFrame,
+    Event,
+    PlaybackState,
+    PlaybackStateKind,
+    RequestFinished,
+    ServerError,
+    SessionClosed,
+    SessionReady,
+)
+from .request_ids import RequestIdFactory
+from .requests import RequestLedger, RequestStatus
+from .wire import ClientConfigureSession, Message
+
+
+class SessionState(IntEnum):
+    """Where a client session stands."""
+
+    CONNECTING = 0
+    CONFIGURING = 1
+    READY = 2
+    CLOSING = 3
+    CLOSED = 4
+
+
+class Trigger(IntEnum):
+    """What moves a session from one state to another."""
+
+    UPGRADE_ACCEPTED = 0
+    UPGRADE_REJECTED = 1
+    CONFIRMED = 2
+    REFUSED = 3
+    LOCAL_CLOSE = 4
+    PEER_CLOSE = 5
+    CONNECTION_LOST = 6
+    PROTOCOL_VIOLATION = 7
+
+
+S, T = SessionState, Trigger
+
+#: The whole state machine: (state, trigger) -> next state. Anything else is a bug.
+TRANSITIONS: Mapping[tuple[SessionState, Trigger], SessionState] = {
+    (S.CONNECTING, T.UPGRADE_ACCEPTED): S.CONFIGURING,
+    (S.CONNECTING, T.UPGRADE_REJECTED): S.CLOSED,
+    (S.CONNECTING, T.LOCAL_CLOSE): S.CLOSED,
+    (S.CONNECTING, T.CONNECTION_LOST): S.CLOSED,
+    (S.CONNECTING, T.PROTOCOL_VIOLATION): S.CLOSED,
+    (S.CONFIGURING, T.CONFIRMED): S.READY,
+    (S.CONFIGURING, T.REFUSED): S.CLOSED,
+    (S.CONFIGURING, T.LOCAL_CLOSE): S.CLOSING,
+    (S.CONFIGURING, T.PEER_CLOSE): S.CLOSED,
+    (S.CONFIGURING, T.CONNECTION_LOST): S.CLOSED,
+    (S.CONFIGURING, T.PROTOCOL_VIOLATION): S.CLOSED,
+    (S.READY, T.LOCAL_CLOSE): S.CLOSING,
+    (S.READY, T.PEER_CLOSE): S.CLOSED,
+    (S.READY, T.CONNECTION_LOST): S.CLOSED,
+    (S.READY, T.PROTOCOL_VIOLATION): S.CLOSED,
+    (S.CLOSING, T.PEER_CLOSE): S.CLOSED,
+    (S.CLOSING, T.CONNECTION_LOST): S.CLOSED,
+    (S.CLOSING, T.PROTOCOL_VIOLATION): S.CLOSED,
+}
+
+#: Which calls each state allows (``close`` is allowed, and a no-op, once closing).
+ALLOWED_CALLS: Mapping[SessionState, frozenset[str]] = {
+    S.CONNECTING: frozenset({"close"}),
+    S.CONFIGURING: frozenset({"close"}),
+    S.READY: frozenset({"send_audio", "interrupt", "pause", "resume", "close"}),
+    S.CLOSING: frozenset({"close"}),
+    S.CLOSED: frozenset({"close"}),
+}
+
+PHASE_OF_STATE: Mapping[SessionState, Phase] = {
+    S.CONNECTING: Phase.WEBSOCKET_CONNECT,
+    S.CONFIGURING: Phase.WEBSOCKET_HANDSHAKE,
+    S.READY: Phase.WEBSOCKET_RUNTIME,
+    S.CLOSING: Phase.WEBSOCKET_RUNTIME,
+    S.CLOSED: Phase.WEBSOCKET_RUNTIME,
+}
+
+CAPABILITY_PLAYBACK_CONTROL = "playback_control"
+CAPABILITY_PLAYBACK_STATE = "playback_state"
+
+#: Close codes the client sends when the server breaks the protocol.
+CLOSE_PROTOCOL_ERROR = 1002
+CLOSE_UNSUPPORTED_DATA = 1003
+CLOSE_INVALID_PAYLOAD = 1007
+CLOSE_MESSAGE_TOO_BIG = 1009
+MAX_CLOSE_REASON_BYTES = 123
+
+DEFAULT_MAX_MESSAGE_SIZE = 4 * 1024 * 1024
+DEFAULT_MAX_AUDIO_CHUNK = 64 * 1024
+DEFAULT_MAX_REJECTION_BODY = 64 * 1024
+
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+_HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+_CLIENT_TYPES = frozenset(
+    {
+        codec.TYPE_CLIENT_CONFIGURE_SESSION,
+        codec.TYPE_CLIENT_AUDIO_INPUT,
+        codec.TYPE_CLIENT_INTERRUPT,
+        codec.TYPE_CLIENT_PAUSE,
+        codec.TYPE_CLIENT_RESUME,
+    }
+)
+
+
+def configure_message(config: SessionConfig) -> bytes:
+    """The ``ClientConfigureSession`` message a session opens with."""
+    configure = ClientConfigureSession(
+        sample_rate=config.sample_rate,
+        bitrate=config.bitrate,
+        audio_format=1 if config.audio_format is AudioFormat.OGG_OPUS else 0,  # type: ignore[arg-type]
+    )
+    if config.agora is not None:
+        configure.egress_type = 2  # type: ignore[assignment]
+        agora = configure.agora_egress
+        agora.channel_name = config.agora.channel_name
+        agora.token = config.agora.token
+        agora.uid = config.agora.uid
+        agora.publisher_id = config.agora.publisher_id
+    elif config.livekit is not None:
+        configure.egress_type = 1  # type: ignore[assignment]
+        livekit = configure.livekit_egress
+        livekit.url = config.livekit.url
+        livekit.room_name = config.livekit.room_name
+        livekit.api_token = config.livekit.api_token
+        livekit.api_key = config.livekit.api_key
+        livekit.api_secret = config.livekit.api_secret
+        livekit.publisher_id = config.livekit.publisher_id
+        livekit.idle_timeout = config.livekit.idle_timeout
+        livekit.extra_attributes.update(config.livekit.extra_attributes)
+    configure.extra_params.update(config.extra_params)
+    message = Message(type=codec.TYPE_CLIENT_CONFIGURE_SESSION)  # type: ignore[arg-type]
+    message.client_configure_session.CopyFrom(configure)
+    return message.SerializeToString()
+
+
+def _bytes_per_second(config: SessionConfig) -> int | None:
+    if config.audio_format is AudioFormat.PCM_S16LE:
+        return config.sample_rate * 2
+    return None
+
+
+class ClientSession:
+    """One ingress session, client side, as a pure state machine."""
+
+    def __init__(
+        self,
+        config: SessionConfig,
+        session_token: str,
+        *,
+        request_ids: RequestIdFactory,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        max_audio_chunk: int = DEFAULT_MAX_AUDIO_CHUNK,
+        max_rejection_body: int = DEFAULT_MAX_REJECTION_BODY,
+    ) -> None:
+        if not isinstance(session_token, str) or not session_token:
+            raise LocalProtocolError("session_token must be a non-empty string")
+        if _HEADER_UNSAFE.search(session_token):
+            raise LocalProtocolError("session_token contains control characters; refused")
+        for name, limit in (
+            ("max_message_size", max_message_size),
+            ("max_audio_chunk", max_audio_chunk),
+            ("max_rejection_body", max_rejection_body),
+        ):
+            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 2:
+                raise LocalProtocolError(f"{name} must be an integer >= 2, got {limit!r}")
+        self.config = config
+        self._max_message_size = max_message_size
+        self._max_audio_chunk = max_audio_chunk - max_audio_chunk % 2
+        self._max_rejection_body = max_rejection_body
+        self._pcm = config.audio_format is AudioFormat.PCM_S16LE
+        self._ws = WSConnection(ConnectionType.CLIENT)
+        self._out: list[bytes] = []
+        self._events: list[Event] = []
+        self._state = SessionState.CONNECTING
+        self._closed_reported = False
+        self._local_close = False
+        self._incoming: list[bytes] = []
+        self._incoming_size = 0
+        self._rejection: RejectConnection | None = None
+        self._rejection_body = bytearray()
+        self.connection_id: str | None = None
+        self.capabilities: frozenset[str] = frozenset()
+        self.requests = RequestLedger(request_ids, bytes_per_second=_bytes_per_second(config))
+        self._out.append(self._ws.send(self._upgrade_request(config, session_token)))
+
+    # --- state ------------------------------------------------------------------------
+
+    @property
+    def state(self) -> SessionState:
+        """The current state (see :data:`TRANSITIONS`)."""
+        return self._state
+
+    def _move(self, trigger: Trigger) -> None:
+        self._state = TRANSITIONS[(self._state, trigger)]
+
+    def _require(self, call: str) -> None:
+        if call not in ALLOWED_CALLS[self._state]:
+            raise LocalProtocolError(
+                f"{call}() is not allowed while the session is {self._state.name}",
+                phase=Phase.WEBSOCKET_SEND,
+                connection_id=self.connection_id,
+            )
+
+    def __repr__(self) -> str:
+        return (
+            f"<ClientSession {self._state.name} connection_id={self.connection_id!r} "
+            f"avatar_id={self.config.avatar_id!r}>"
+        )
+
+    # --- bytes in and out ---------------------------------------------------------------
+
+    def data_to_send(self) -> bytes:
+        """Everything queued for the peer since the last call."""
+        if not self._out:
+            return b""
+        data = b"".join(self._out)
+        self._out.clear()
+        return data
+
+    def events(self) -> list[Event]:
+        """Everything that happened since the last call, in order."""
+        events, self._events = self._events, []
+        return events
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes read from the socket; ``b""`` means the peer closed the connection."""
+        if self._state is SessionState.CLOSED:
+            return
+        if data or self._state is SessionState.CONNECTING:
+            # Before the upgrade, EOF may end a rejection body: wsproto must see it.
+            try:
+                self._ws.receive_data(bytes(data) if data else None)
+                for event in self._ws.events():
+                    self._dispatch(event)
+                    if self._closed_reported:
+                        return
+            except (WsRemoteProtocolError, WsLocalProtocolError) as exc:
+                self._violation(f"invalid data from the server: {exc}", CLOSE_PROTOCOL_ERROR)
+                return
+        if not data:
+            self._lost()
+
+    # --- what the application says --------------------------------------------------------
+
+    def send_audio(
+        self,
+        audio: bytes | bytearray | memoryview,
+        end: bool = False,
+        *,
+        traceparent: str | None = None,
+        tracestate: str | None = None,
+    ) -> str:
+        """Queue audio for the current request (opening one if needed); returns its req_id.
+
+        ``end=True`` closes the request: the next audio opens a new one. Audio larger
+        than the outbound chunk limit goes out as several messages of the same request.
+        """
+        self._require("send_audio")
+        if not isinstance(audio, (bytes, bytearray, memoryview)):
+            raise LocalProtocolError(
+                f"audio must be bytes, bytearray or memoryview, got {type(audio).__name__}"
+            )
+        if not isinstance(end, bool):
+            raise LocalProtocolError(f"end must be a bool, got {type(end).__name__}")
+        payload = audio if isinstance(audio, bytes) else bytes(audio)
+        if self._pcm and len(payload) % 2:
+            raise LocalProtocolError(
+                f"PCM audio must hold whole 16-bit samples; got {len(payload)} bytes (odd)"
+            )
+        if not payload and not end:
+            raise LocalProtocolError(
+                "empty audio with end=False sends nothing; pass audio or end=True"
+            )
+        trace = self._trace(traceparent, tracestate)
+        status = self.requests.open_or_start()
+        if trace[0] and status.messages_sent:
+            raise LocalProtocolError(
+                f"traceparent goes on a request's first chunk only; {status.req_id} has started"
+            )
+        limit = self._max_audio_chunk
+        offsets = range(0, len(payload), limit) if payload else range(1)
+        last = offsets[-1]
+        for offset in offsets:
+            chunk = payload[offset : offset + limit] if len(payload) > limit else payload
+            is_last = offset == last
+            first = status.messages_sent == 0
+            self._send_binary(
+                codec.encode_audio_input(
+                    status.req_id,
+                    chunk,
+                    end and is_last,
+                    trace[0] if first else "",
+                    trace[1] if first else "",
+                )
+            )
+            self.requests.record_sent(status, len(chunk), end=end and is_last)
+        return status.req_id
+
+    def interrupt(self) -> str:
+        """Interrupt the most recent request (also one whose audio already ended)."""
+        self._require("interrupt")
+        target = self.requests.interrupt_target()
+        self._send_binary(codec.encode_request_control(codec.TYPE_CLIENT_INTERRUPT, target.req_id))
+        self._finish(target.req_id, interrupted=True)
+        return target.req_id
+
+    def pause(self) -> str:
+        """Hold playout of the most recent request (``playback_control`` servers only)."""
+        return self._playback_control("pause", codec.TYPE_CLIENT_PAUSE)
+
+    def resume(self) -> str:
+        """Resume playout held by :meth:`pause` (``playback_control`` servers only)."""
+        return self._playback_control("resume", codec.TYPE_CLIENT_RESUME)
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake (or give up the upgrade); a no-op once closing."""
+        self._require("close")
+        if (
+            not isinstance(code, int)
+            or isinstance(code, bool)
+            or not (code in (1000, 1001) or 3000 <= code <= 4999)
+        ):
+            raise LocalProtocolError(f"close code must be 1000, 1001 or 3000-4999, got {code!r}")
+        if (
+            not isinstance(reason, str)
+            or len(reason.encode("utf-8", "replace")) > MAX_CLOSE_REASON_BYTES
+        ):
+            raise LocalProtocolError(
+                f"close reason must be a str of at most {MAX_CLOSE_REASON_BYTES} UTF-8 bytes"
+            )
+        if self._state in (SessionState.CLOSING, SessionState.CLOSED):
+            return
+        self._local_close = True
+        if self._state is SessionState.CONNECTING:
+            self._move(Trigger.LOCAL_CLOSE)
+            self._report_closed(None, "", None)
+            return
+        self._out.append(self._ws.send(CloseConnection(code=code, reason=reason)))
+        self._move(Trigger.LOCAL_CLOSE)
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _upgrade_request(self, config: SessionConfig, token: str) -> Request:
+        endpoint = config.ingress_endpoint
+        target = endpoint.target
+        headers: list[tuple[bytes, bytes]] = []
+        if config.use_query_auth:
+            separator = "&" if "?" in target else "?"
+            target += separator + urlencode({"appId": config.app_id, "sessionKey": token})
+        else:
+            headers = [(b"X-App-ID", config.app_id.encode()), (b"X-Session-Key", token.encode())]
+        headers.append((b"User-Agent", b"avatarwire"))
+        return Request(
+            host=endpoint.host_header,
+            target=target,
+            extra_headers=headers,
+            extensions=[],
+            subprotocols=[],
+        )
+
+    def _trace(self, traceparent: str | None, tracestate: str | None) -> tuple[str, str]:
+        if traceparent is None:
+            if tracestate is not None:
+                raise LocalProtocolError("tracestate needs a traceparent")
+            return "", ""
+        if not isinstance(traceparent, str) or not _TRACEPARENT.match(traceparent):
+            raise LocalProtocolError(
+                f"traceparent must be W3C 'version-traceid-parentid-flags' hex, got {traceparent!r}"
+            )
+        if tracestate is not None and (
+            not isinstance(tracestate, str) or _HEADER_UNSAFE.search(tracestate)
+        ):
+            raise LocalProtocolError("tracestate must be a str without control characters")
+        return traceparent, tracestate or ""
+
+    def _playback_control(self, call: str, message_type: int) -> str:
+        self._require(call)
+        if CAPABILITY_PLAYBACK_CONTROL not in self.capabilities:
+            raise LocalProtocolError(
+                f"{call}() needs the server's '{CAPABILITY_PLAYBACK_CONTROL}' capability; "
+                f"this session announced {sorted(self.capabilities) or 'none'}"
+            )
+        target = self.requests.latest
+        if target is None:
+            raise LocalProtocolError(f"{call}() with no request sent yet")
+        self._send_binary(codec.encode_request_control(message_type, target.req_id))
+        return target.req_id
+
+    def _send_binary(self, payload: bytes) -> None:
+        self._out.append(self._ws.send(WsMessage(data=payload)))
+
+    def _dispatch(self, event: object) -> None:
+        if isinstance(event, BytesMessage):
+            self._collect(bytes(event.data), event.message_finished)
+        elif isinstance(event, TextMessage):
+            self._violation("the server sent a text message", CLOSE_UNSUPPORTED_DATA)
+        elif isinstance(event, Ping):
+            if self._ws.state is ConnectionState.OPEN:
+                self._out.append(self._ws.send(event.response()))
+        elif isinstance(event, CloseConnection):
+            self._peer_closed(event)
+        elif isinstance(event, AcceptConnection):
+            self._move(Trigger.UPGRADE_ACCEPTED)
+            self._send_binary(configure_message(self.config))
+        elif isinstance(event, RejectConnection):
+            self._rejection = event
+            if not event.has_body:
+                self._rejected()
+        elif isinstance(event, RejectData):
+            room = self._max_rejection_body - len(self._rejection_body)
+            self._rejection_body += event.data[:room]
+            if event.body_finished or len(event.data) > room:
+                self._rejected()
+
+    def _collect(self, data: bytes, finished: bool) -> None:
+        self._incoming_size += len(data)
+        if self._incoming_size > self._max_message_size:
+            self._violation(
+                f"the server sent a message over {self._max_message_size} bytes",
+                CLOSE_MESSAGE_TOO_BIG,
+            )
+            return
+        if not finished:
+            self._incoming.append(bytes(data))
+            return
+        if self._incoming:
+            self._incoming.append(bytes(data))
+            data = b"".join(self._incoming)
+            self._incoming.clear()
+        self._incoming_size = 0
+        self._handle_message(bytes(data))
+
+    def _handle_message(self, data: bytes) -> None:
+        try:
+            message = codec.decode_message(data)
+        except RemoteProtocolError as exc:
+            self._violation(exc.message, CLOSE_INVALID_PAYLOAD)
+            return
+        kind = message.type
+        if self._state is SessionState.CONFIGURING:
+            self._handle_handshake_reply(message)
+        elif self._state is not SessionState.READY:
+            return
+        elif kind == codec.TYPE_SERVER_RESPONSE_ANIMATION:
+            frame = message.server_response_animation
+            self.requests.record_frame(frame.req_id)
+            self._events.append(AnimationFrame(frame.req_id, data, frame.end))
+            if frame.end:
+                self._finish(frame.req_id, interrupted=False)
+        elif kind == codec.TYPE_SERVER_ERROR:
+            error = message.server_error
+            self._events.append(
+                ServerError(
+                    error_from_server_message(
+                        error.code,
+                        error.message,
+                        phase=Phase.WEBSOCKET_RUNTIME,
+                        connection_id=error.connection_id or self.connection_id,
+                        req_id=error.req_id,
+                    )
+                )
+            )
+        elif kind == codec.TYPE_SERVER_PLAYBACK_STATE:
+            state = message.server_playback_state
+            try:
+                playback = PlaybackStateKind(int(state.state))
+            except ValueError:
+                playback = PlaybackStateKind.UNSPECIFIED
+            self._events.append(
+                PlaybackState(state.req_id, playback, int(state.played_ms), state.reason)
+            )
+        # Anything else after the handshake (unknown or client-only types) is skipped.
+
+    def _handle_handshake_reply(self, message: Message) -> None:
+        kind = message.type
+        if kind == codec.TYPE_SERVER_CONFIRM_SESSION:
+            confirm = message.server_confirm_session
+            if not confirm.connection_id:
+                self._violation(
+                    "the server confirmed the session with an empty connection id",
+                    CLOSE_PROTOCOL_ERROR,
+                )
+                return
+            self.connection_id = confirm.connection_id
+            self.capabilities = frozenset(confirm.capabilities)
+            self._move(Trigger.CONFIRMED)
+            self._events.append(SessionReady(confirm.connection_id, self.capabilities))
+        elif kind == codec.TYPE_SERVER_ERROR:
+            refusal = message.server_error
+            error = error_from_server_message(
+                refusal.code,
+                refusal.message,
+                phase=Phase.WEBSOCKET_HANDSHAKE,
+                connection_id=refusal.connection_id or None,
+                req_id=refusal.req_id,
+            )
+            self._out.append(self._ws.send(CloseConnection(code=1000)))
+            self._move(Trigger.REFUSED)
+            self._report_closed(None, "", error)
+        else:
+            self._violation(
+                f"expected the session confirmation, got message type {int(kind)}",
+                CLOSE_PROTOCOL_ERROR,
+            )
+
+    def _rejected(self) -> None:
+        assert self._rejection is not None
+        error = error_from_http(
+            self._rejection.status_code,
+            bytes(self._rejection_body),
+            phase=Phase.WEBSOCKET_CONNECT,
+        )
+        self._move(Trigger.UPGRADE_REJECTED)
+        self._report_closed(None, "", error)
+
+    def _peer_closed(self, event: CloseConnection) -> None:
+        phase = PHASE_OF_STATE[self._state]
+        if self._ws.state is ConnectionState.REMOTE_CLOSING:
+            self._out.append(self._ws.send(event.response()))
+        error: AvatarError | None
+        if self._local_close:
+            error = None
+        elif self._state is SessionState.CONFIGURING:
+            error = error_from_close(event.code, event.reason or "", phase=phase) or AvatarError(
+                "the server closed the connection before confirming the session",
+                code=ErrorCode.CONNECTION_CLOSED,
+                phase=phase,
+                close_code=event.code,
+                close_reason=event.reason or None,
+            )
+        else:
+            error = error_from_close(
+                event.code, event.reason or "", phase=phase, connection_id=self.connection_id
+            )
+        self._move(Trigger.PEER_CLOSE)
+        self._report_closed(event.code, event.reason or "", error)
+
+    def _lost(self) -> None:
+        phase = PHASE_OF_STATE[self._state]
+        error: AvatarError | None = None
+        if self._state is SessionState.CONNECTING:
+            error = AvatarError(
+                "the connection closed before the upgrade response",
+                code=ErrorCode.CONNECTION_FAILED,
+                phase=phase,
+            )
+        elif self._state is not SessionState.CLOSING:
+            error = error_from_close(None, "", phase=phase, connection_id=self.connection_id)
+        self._move(Trigger.CONNECTION_LOST)
+        self._report_closed(None, "", error)
+
+    def _violation(self, message: str, close_code: int) -> None:
+        error = RemoteProtocolError(
+            message, phase=PHASE_OF_STATE[self._state], connection_id=self.connection_id
+        )
+        if self._ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
+            self._out.append(self._ws.send(CloseConnection(code=close_code)))
+        self._move(Trigger.PROTOCOL_VIOLATION)
+        self._report_closed(None, "", error)
+
+    def _finish(self, req_id: str, *, interrupted: bool) -> None:
+        status = self.requests.finish(req_id, interrupted=interrupted)
+        if status is not None:
+            self._events.append(RequestFinished(status.req_id, interrupted))
+
+    def _report_closed(self, code: int | None, reason: str, error: AvatarError | None) -> None:
+        if self._closed_reported:
+            return
+        self._closed_reported = True
+        for req_id in self.requests.unfinished():
+            self._finish(req_id, interrupted=True)
+        self._events.append(SessionClosed(code, reason, error))
+
+    def request(self, req_id: str) -> RequestStatus | None:
+        """The bookkeeping of a recent request (audio sent, frames, finished)."""
+        return self.requests.get(req_id)
