@@ -155,6 +155,7 @@ RETRY_RULES: Mapping[ErrorCode, Retry] = {
     ErrorCode.CONNECTION_CLOSED: Retry.BACKOFF,
 }
 
+_TOKEN_CODES = frozenset({ErrorCode.SESSION_TOKEN_EXPIRED, ErrorCode.SESSION_TOKEN_INVALID})
 _SOCKET_PHASES = frozenset(
     {Phase.WEBSOCKET_HANDSHAKE, Phase.WEBSOCKET_RUNTIME, Phase.WEBSOCKET_SEND}
 )
@@ -234,6 +235,8 @@ class AvatarError(Exception):
     @property
     def retry(self) -> Retry:
         """What a retry would take (``Retry.NO`` when none can help)."""
+        if self.phase is Phase.SESSION_TOKEN and self.code in _TOKEN_CODES:
+            return Retry.NO  # the console refused the API key: a new token will not help
         return RETRY_RULES.get(self.code, Retry.NO)
 
     @property

@@ -1,0 +1,466 @@
+"""What a session is configured with: immutable records, validated when built.
+
+Every refusal is a :class:`ConfigError` naming the field, what was given (secrets
+masked) and what is allowed, so a user can fix it without reading the protocol.
+No secret (API key, Agora token, LiveKit credentials) ever shows in a ``repr``.
+Checks that depend on the current time take ``now`` as an argument: the core reads
+no clock.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from enum import Enum
+
+from .endpoints import Endpoint, parse_endpoint, redact_url
+from .errors import ConfigError
+
+__all__ = [
+    "MAX_TOKEN_LIFETIME",
+    "OPUS_BITRATE_RANGE",
+    "OPUS_DEFAULT_BITRATE",
+    "OPUS_SAMPLE_RATES",
+    "PCM_SAMPLE_RATES",
+    "REGIONS",
+    "AgoraEgress",
+    "AudioFormat",
+    "FrozenStrMapping",
+    "LiveKitEgress",
+    "RegionEndpoints",
+    "SessionConfig",
+    "expire_at_seconds",
+    "mask_secret",
+]
+
+
+class AudioFormat(str, Enum):
+    """How the audio of a session is encoded on the wire."""
+
+    PCM_S16LE = "pcm_s16le"
+    OGG_OPUS = "ogg_opus"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+PCM_SAMPLE_RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
+OPUS_SAMPLE_RATES = (8000, 12000, 16000, 24000, 48000)
+_SAMPLE_RATES = {AudioFormat.PCM_S16LE: PCM_SAMPLE_RATES, AudioFormat.OGG_OPUS: OPUS_SAMPLE_RATES}
+
+#: Ogg Opus bitrate used when none is given, and the range the Opus codec supports.
+OPUS_DEFAULT_BITRATE = 32000
+OPUS_BITRATE_RANGE = (6000, 510000)
+
+
+@dataclass(frozen=True, slots=True)
+class RegionEndpoints:
+    """The base URLs of one service region."""
+
+    console_url: str
+    ingress_url: str
+
+
+def _region(name: str) -> RegionEndpoints:
+    return RegionEndpoints(
+        console_url=f"https://console.{name}.spatialwalk.cloud/v1/console",
+        ingress_url=f"wss://api.{name}.spatialwalk.cloud/v2/driveningress",
+    )
+
+
+#: Known regions; credentials work in any of them.
+REGIONS: Mapping[str, RegionEndpoints] = {
+    name: _region(name) for name in ("us-west", "ap-northeast")
+}
+
+#: The longest a session token may live (the service refuses later expiries).
+MAX_TOKEN_LIFETIME = timedelta(hours=24)
+
+_UINT32_MAX = 2**32 - 1
+_INT32_MAX = 2**31 - 1
+
+#: Agora channel names: ASCII letters, digits, space and this punctuation, 1..64 bytes.
+_AGORA_CHANNEL = re.compile(r"[A-Za-z0-9 !#$%&()+\-:;<=.>?@\[\]^_{}|~,]{1,64}")
+
+_MAX_SHOWN = 80
+
+
+# --- showing values in errors and reprs ------------------------------------------------
+
+
+def mask_secret(value: object) -> str:
+    """How a secret appears in an error: its length, never its text (``'***' (12 chars)``)."""
+    if isinstance(value, str):
+        return "''" if not value else f"'***' ({len(value)} chars)"
+    return f"a {type(value).__name__}"
+
+
+def _masked(value: str) -> str:
+    """How a secret appears in a repr: whether it is set, nothing more."""
+    return "'***'" if value else "''"
+
+
+def _shown(value: object) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= _MAX_SHOWN else shown[: _MAX_SHOWN - 4] + "…'"
+
+
+def _given(value: object, *, secret: bool) -> str:
+    return mask_secret(value) if secret else _shown(value)
+
+
+# --- checks shared by the records --------------------------------------------------------
+
+
+def _is_control(char: str) -> bool:
+    return ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0
+
+
+def _check_str(value: object, name: str, *, secret: bool = False) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(name, _given(value, secret=secret), "expected a str")
+    return value
+
+
+def _check_identifier(value: object, name: str, *, secret: bool = False, header: bool) -> str:
+    """A non-empty str that is safe to put in a header (``header``) or a query string.
+
+    Control characters would split a header (CR/LF injection); surrounding spaces
+    are stripped by HTTP, so the service would see another value than given.
+    """
+    text = _check_str(value, name, secret=secret)
+    given = _given(text, secret=secret)
+    if not text:
+        raise ConfigError(name, given, "expected a non-empty str")
+    if any(map(_is_control, text)):
+        raise ConfigError(name, given, "control characters (CR, LF, NUL, ...) are not allowed")
+    if text != text.strip():
+        raise ConfigError(name, given, "leading or trailing whitespace is not allowed")
+    if header and not text.isascii():
+        raise ConfigError(name, given, "only ASCII is allowed (the value goes into an HTTP header)")
+    return text
+
+
+def _check_int(value: object, name: str, low: int, high: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(name, _shown(value), f"expected an int in {low}..{high}")
+    if not low <= value <= high:
+        raise ConfigError(name, _shown(value), f"allowed: {low}..{high}")
+    return value
+
+
+def _check_bool(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(name, _shown(value), "expected a bool")
+    return value
+
+
+class FrozenStrMapping(Mapping[str, str]):
+    """An immutable, hashable ``str -> str`` mapping, so frozen records stay frozen."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, str] | None = None) -> None:
+        self._items: dict[str, str] = dict(items) if items is not None else {}
+
+    def __getitem__(self, key: str) -> str:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._items.items()))
+
+    def __repr__(self) -> str:
+        return f"FrozenStrMapping({self._items!r})"
+
+
+def _check_str_mapping(value: object, name: str) -> FrozenStrMapping:
+    if not isinstance(value, Mapping):
+        raise ConfigError(name, _shown(value), "expected a mapping of str to str")
+    for key, item in value.items():
+        if not isinstance(key, str) or not isinstance(item, str):
+            raise ConfigError(f"{name}[{key!r}]", _shown(item), "keys and values must both be str")
+    return value if isinstance(value, FrozenStrMapping) else FrozenStrMapping(value)
+
+
+# --- egress ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class AgoraEgress:
+    """Have the service publish audio and animation into an Agora channel.
+
+    ``token`` is the Agora RTC token (may be empty for test projects); ``uid`` 0
+    lets Agora assign the publisher's UID.
+    """
+
+    channel_name: str
+    token: str = ""
+    uid: int = 0
+    publisher_id: str = ""
+
+    def __post_init__(self) -> None:
+        name = _check_str(self.channel_name, "agora.channel_name")
+        if not _AGORA_CHANNEL.fullmatch(name):
+            raise ConfigError(
+                "agora.channel_name",
+                _shown(name),
+                "expected 1..64 characters: ASCII letters, digits, space and "
+                "!#$%&()+-:;<=.>?@[]^_{}|~,",
+            )
+        _check_str(self.token, "agora.token", secret=True)
+        _check_int(self.uid, "agora.uid", 0, _UINT32_MAX)
+        _check_str(self.publisher_id, "agora.publisher_id")
+
+    def __repr__(self) -> str:
+        return (
+            f"AgoraEgress(channel_name={self.channel_name!r}, token={_masked(self.token)}, "
+            f"uid={self.uid}, publisher_id={self.publisher_id!r})"
+        )
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class LiveKitEgress:
+    """Have the service publish audio and animation into a LiveKit room.
+
+    Authenticate with ``api_token`` (a LiveKit access token, preferred) or with the
+    deprecated ``api_key`` + ``api_secret`` pair; at least one of the two forms must
+    be complete. When both are given the service uses the token, so both are sent.
+    ``idle_timeout`` is in seconds, 0 meaning the service's default.
+    """
+
+    url: str
+    room_name: str
+    api_token: str = ""
+    api_key: str = ""
+    api_secret: str = ""
+    publisher_id: str = ""
+    extra_attributes: Mapping[str, str] = field(default_factory=FrozenStrMapping)
+    idle_timeout: int = 0
+
+    def __post_init__(self) -> None:
+        parse_endpoint(self.url, field="livekit.url", websocket=True)
+        _check_identifier(self.room_name, "livekit.room_name", header=False)
+        token = _check_str(self.api_token, "livekit.api_token", secret=True)
+        key = _check_str(self.api_key, "livekit.api_key", secret=True)
+        secret = _check_str(self.api_secret, "livekit.api_secret", secret=True)
+        if not token and not (key and secret):
+            missing = "api_secret" if key else "api_key" if secret else "api_token"
+            raise ConfigError(
+                f"livekit.{missing}",
+                "''",
+                "give api_token (preferred), or both api_key and api_secret (deprecated)",
+            )
+        _check_str(self.publisher_id, "livekit.publisher_id")
+        attributes = _check_str_mapping(self.extra_attributes, "livekit.extra_attributes")
+        object.__setattr__(self, "extra_attributes", attributes)
+        _check_int(self.idle_timeout, "livekit.idle_timeout", 0, _INT32_MAX)
+
+    def __repr__(self) -> str:
+        return (
+            f"LiveKitEgress(url={redact_url(self.url)!r}, room_name={self.room_name!r}, "
+            f"api_token={_masked(self.api_token)}, api_key={_masked(self.api_key)}, "
+            f"api_secret={_masked(self.api_secret)}, publisher_id={self.publisher_id!r}, "
+            f"extra_attributes={sorted(self.extra_attributes)!r}, "
+            f"idle_timeout={self.idle_timeout})"
+        )
+
+
+# --- the session ------------------------------------------------------------------------
+
+
+def _check_audio_format(value: object) -> AudioFormat:
+    if isinstance(value, AudioFormat):
+        return value
+    if isinstance(value, str):
+        for member in AudioFormat:
+            if value == member.value:
+                return member
+    allowed = ", ".join(repr(member.value) for member in AudioFormat)
+    raise ConfigError("audio_format", _shown(value), f"allowed: AudioFormat or one of {allowed}")
+
+
+def _check_bitrate(value: object, audio_format: AudioFormat) -> int:
+    if audio_format is AudioFormat.PCM_S16LE:
+        if not isinstance(value, int) or isinstance(value, bool) or value != 0:
+            raise ConfigError("bitrate", _shown(value), "PCM is uncompressed: bitrate must be 0")
+        return 0
+    low, high = OPUS_BITRATE_RANGE
+    if isinstance(value, int) and not isinstance(value, bool) and value == 0:
+        return OPUS_DEFAULT_BITRATE
+    return _check_int(value, "bitrate", low, high)
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class SessionConfig:
+    """Everything needed to open one session: credentials, endpoints, audio and egress.
+
+    ``console_url`` / ``ingress_url`` default from ``region`` when left ``None``
+    (they stay ``None`` here, so ``dataclasses.replace(config, region=...)`` moves
+    both). At most one of ``agora`` / ``livekit`` may be set. For Ogg Opus a
+    ``bitrate`` of 0 becomes :data:`OPUS_DEFAULT_BITRATE`; PCM requires 0.
+    """
+
+    api_key: str
+    app_id: str
+    avatar_id: str
+    region: str = "us-west"
+    console_url: str | None = None
+    ingress_url: str | None = None
+    sample_rate: int = 16000
+    audio_format: AudioFormat = AudioFormat.PCM_S16LE
+    bitrate: int = 0
+    agora: AgoraEgress | None = None
+    livekit: LiveKitEgress | None = None
+    use_query_auth: bool = False
+    extra_params: Mapping[str, str] = field(default_factory=FrozenStrMapping)
+    _console_endpoint: Endpoint = field(init=False, compare=False)
+    _ingress_endpoint: Endpoint = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _check_identifier(self.api_key, "api_key", secret=True, header=True)
+        _check_identifier(self.app_id, "app_id", header=True)
+        avatar_id = _check_identifier(self.avatar_id, "avatar_id", header=False)
+        self._resolve_endpoints(avatar_id)
+
+        audio_format = _check_audio_format(self.audio_format)
+        object.__setattr__(self, "audio_format", audio_format)
+        rates = _SAMPLE_RATES[audio_format]
+        if not isinstance(self.sample_rate, int) or isinstance(self.sample_rate, bool):
+            raise ConfigError("sample_rate", _shown(self.sample_rate), "expected an int (Hz)")
+        if self.sample_rate not in rates:
+            raise ConfigError(
+                "sample_rate",
+                _shown(self.sample_rate),
+                f"allowed for {audio_format.value}: {', '.join(map(str, rates))}",
+            )
+        object.__setattr__(self, "bitrate", _check_bitrate(self.bitrate, audio_format))
+
+        if self.agora is not None and not isinstance(self.agora, AgoraEgress):
+            raise ConfigError("agora", _shown(type(self.agora)), "expected AgoraEgress or None")
+        if self.livekit is not None and not isinstance(self.livekit, LiveKitEgress):
+            raise ConfigError(
+                "livekit", _shown(type(self.livekit)), "expected LiveKitEgress or None"
+            )
+        if self.agora is not None and self.livekit is not None:
+            raise ConfigError(
+                "agora/livekit", "both", "at most one egress (Agora or LiveKit) per session"
+            )
+        _check_bool(self.use_query_auth, "use_query_auth")
+        params = _check_str_mapping(self.extra_params, "extra_params")
+        object.__setattr__(self, "extra_params", params)
+
+    def _resolve_endpoints(self, avatar_id: str) -> None:
+        allowed = "allowed: " + ", ".join(repr(name) for name in REGIONS)
+        if not isinstance(self.region, str):
+            raise ConfigError("region", _shown(self.region), f"expected a str; {allowed}")
+        console_url = self.console_url
+        ingress_url = self.ingress_url
+        if console_url is None or ingress_url is None:
+            known = REGIONS.get(self.region)
+            if known is None:
+                raise ConfigError(
+                    "region", _shown(self.region), f"{allowed} (or give both endpoint URLs)"
+                )
+            console_url = known.console_url if console_url is None else console_url
+            ingress_url = known.ingress_url if ingress_url is None else ingress_url
+        console = parse_endpoint(console_url, field="console_url", websocket=False)
+        ingress = parse_endpoint(ingress_url, field="ingress_url", websocket=True)
+        object.__setattr__(self, "_console_endpoint", console.with_path("session-tokens"))
+        object.__setattr__(
+            self,
+            "_ingress_endpoint",
+            ingress.with_path("websocket").with_query([("id", avatar_id)]),
+        )
+
+    @property
+    def console_endpoint(self) -> Endpoint:
+        """Where to POST for a session token (``.../session-tokens``)."""
+        return self._console_endpoint
+
+    @property
+    def ingress_endpoint(self) -> Endpoint:
+        """The WebSocket to open (``.../websocket?...&id=<avatar_id>``), without auth yet."""
+        return self._ingress_endpoint
+
+    @property
+    def egress(self) -> AgoraEgress | LiveKitEgress | None:
+        """The one egress of this session, or ``None`` when frames come back on the socket."""
+        return self.agora if self.agora is not None else self.livekit
+
+    def __repr__(self) -> str:
+        return (
+            f"SessionConfig(app_id={self.app_id!r}, avatar_id={self.avatar_id!r}, "
+            f"region={self.region!r}, console={self.console_endpoint.redacted_url!r}, "
+            f"ingress={self.ingress_endpoint.redacted_url!r}, "
+            f"audio_format={self.audio_format.value!r}, sample_rate={self.sample_rate}, "
+            f"bitrate={self.bitrate}, egress={self.egress!r}, "
+            f"use_query_auth={self.use_query_auth}, "
+            f"extra_params={sorted(self.extra_params)!r}, api_key={_masked(self.api_key)})"
+        )
+
+
+# --- token expiry ---------------------------------------------------------------------
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_SECOND = timedelta(seconds=1)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _unix_seconds(expire_at: object) -> int:
+    """Whole unix seconds (rounded down) of an aware datetime or a number of seconds."""
+    if isinstance(expire_at, datetime):
+        if expire_at.tzinfo is None or expire_at.utcoffset() is None:
+            raise ConfigError(
+                "expire_at",
+                _shown(expire_at),
+                "a naive datetime is not read as local time: give a timezone-aware one "
+                "(e.g. datetime.now(timezone.utc) + timedelta(hours=1))",
+            )
+        return (expire_at - _EPOCH) // _SECOND
+    if isinstance(expire_at, int) and not isinstance(expire_at, bool):
+        return expire_at
+    if isinstance(expire_at, float) and math.isfinite(expire_at):
+        return math.floor(expire_at)
+    raise ConfigError(
+        "expire_at", _shown(expire_at), "expected an aware datetime or finite unix seconds"
+    )
+
+
+def expire_at_seconds(expire_at: datetime | int | float, *, now: datetime) -> int:
+    """The ``expireAt`` to send (unix seconds), checked to lie in ``(now, now + 24 h]``.
+
+    Seconds are rounded down, and the rounded value is what must be in the window,
+    since that is what the service compares.
+    """
+    if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() is None:
+        raise ConfigError("now", _shown(now), "expected a timezone-aware datetime")
+    seconds = _unix_seconds(expire_at)
+    now_us = (now - _EPOCH) // _MICROSECOND
+    latest_us = now_us + MAX_TOKEN_LIFETIME // _MICROSECOND
+    if not now_us < seconds * 1_000_000 <= latest_us:
+        raise ConfigError(
+            "expire_at",
+            f"{_shown(expire_at)} ({_iso(_EPOCH, seconds)})",
+            f"allowed: after now ({now.isoformat()}) and at most 24 h later "
+            f"({_iso(now, MAX_TOKEN_LIFETIME)})",
+        )
+    return seconds
+
+
+def _iso(start: datetime, offset: timedelta | int) -> str:
+    """``start + offset`` in ISO 8601, or a note when it falls outside what datetime holds."""
+    try:
+        return (
+            start + timedelta(seconds=offset) if isinstance(offset, int) else start + offset
+        ).isoformat()
+    except OverflowError:
+        return "out of datetime range"
