@@ -1,0 +1,147 @@
+"""What every binding needs besides sockets: real clocks and entropy, TLS defaults,
+token expiry, and in-order callback delivery for the official SDK's callbacks."""
+
+from __future__ import annotations
+
+import logging
+import os
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from avatarwire.core.config import SessionConfig, expire_at_seconds
+from avatarwire.core.errors import AvatarError
+from avatarwire.core.events import AnimationFrame, Event, ServerError, SessionClosed
+from avatarwire.core.request_ids import RequestIdFactory, official_request_ids
+from avatarwire.core.session import ClientSession
+from avatarwire.core.steps import Timeouts
+from avatarwire.core.token import TokenExchange
+
+__all__ = [
+    "DEFAULT_TOKEN_LIFETIME",
+    "Callbacks",
+    "ConnectOptions",
+    "Timeouts",
+    "new_client_session",
+    "new_token_exchange",
+    "real_request_ids",
+    "session_logger",
+    "tls_context_for",
+]
+
+DEFAULT_TOKEN_LIFETIME = timedelta(hours=1)
+READ_SIZE = 64 * 1024
+
+logger = logging.getLogger("avatarwire.session")
+
+
+def real_request_ids() -> RequestIdFactory:
+    """Official-format request IDs from the wall clock and the OS's entropy."""
+    return official_request_ids(lambda: datetime.now(timezone.utc), os.urandom)
+
+
+def tls_context_for(secure: bool, given: ssl.SSLContext | None) -> ssl.SSLContext | None:
+    """The context to wrap a connection in: the caller's, or a verifying default."""
+    if not secure:
+        return None
+    return given if given is not None else ssl.create_default_context()
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectOptions:
+    """How a binding opens a session; the same knobs in every binding."""
+
+    session_token: str | None = None
+    expire_at: datetime | int | None = None
+    ssl_context: ssl.SSLContext | None = None
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    request_ids: RequestIdFactory | None = None
+    max_message_size: int | None = None
+    max_audio_chunk: int | None = None
+    max_buffered_audio: int = 256 * 1024
+    max_queued_events: int = 4096
+
+
+def new_token_exchange(config: SessionConfig, options: ConnectOptions) -> TokenExchange:
+    """The console exchange for a token expiring at the requested time (default: 1 h)."""
+    now = datetime.now(timezone.utc)
+    expire_at = options.expire_at if options.expire_at is not None else now + DEFAULT_TOKEN_LIFETIME
+    return TokenExchange(
+        config.console_endpoint, config.api_key, expire_at_seconds(expire_at, now=now)
+    )
+
+
+def new_client_session(config: SessionConfig, token: str, options: ConnectOptions) -> ClientSession:
+    """The ingress core for one connection, with the options' limits."""
+    limits: dict[str, int] = {}
+    if options.max_message_size is not None:
+        limits["max_message_size"] = options.max_message_size
+    if options.max_audio_chunk is not None:
+        limits["max_audio_chunk"] = options.max_audio_chunk
+    return ClientSession(
+        config, token, request_ids=options.request_ids or real_request_ids(), **limits
+    )
+
+
+def session_logger(connection_id: str | None) -> logging.LoggerAdapter[logging.Logger]:
+    """A logger whose records carry the connection id."""
+    return logging.LoggerAdapter(logger, {"connection_id": connection_id or "-"})
+
+
+FrameCallback = Callable[[bytes, bool], object]
+ErrorCallback = Callable[[AvatarError], object]
+CloseCallback = Callable[[], object]
+
+
+class Callbacks:
+    """The official SDK's callbacks, called in event order, one at a time.
+
+    ``on_close`` is called exactly once; an exception from any callback is logged
+    with its traceback and does not stop the session.
+    """
+
+    def __init__(
+        self,
+        transport_frames: FrameCallback | None = None,
+        on_error: ErrorCallback | None = None,
+        on_close: CloseCallback | None = None,
+    ) -> None:
+        self.transport_frames = transport_frames
+        self.on_error = on_error
+        self.on_close = on_close
+        self._closed = False
+
+    @property
+    def any(self) -> bool:
+        """Whether any callback was given."""
+        return bool(self.transport_frames or self.on_error or self.on_close)
+
+    def deliver(self, event: Event) -> None:
+        """Call whichever callback this event concerns."""
+        if isinstance(event, AnimationFrame):
+            if self.transport_frames is not None:
+                self._call("transport_frames", self.transport_frames, event.data, event.end)
+        elif isinstance(event, ServerError):
+            if self.on_error is not None:
+                self._call("on_error", self.on_error, event.error)
+        elif isinstance(event, SessionClosed) and not self._closed:
+            self._closed = True
+            if event.error is not None and self.on_error is not None:
+                self._call("on_error", self.on_error, event.error)
+            if self.on_close is not None:
+                self._call("on_close", self.on_close)
+
+    @staticmethod
+    def _call(name: str, callback: Callable[..., object], *args: object) -> None:
+        try:
+            result = callback(*args)
+        except Exception:
+            logger.exception("the %s callback raised; the session goes on", name)
+            return
+        close = getattr(result, "close", None)
+        if close is not None and hasattr(result, "__await__"):
+            close()
+            logger.error(
+                "the %s callback returned a coroutine; callbacks must be plain functions", name
+            )

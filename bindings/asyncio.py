@@ -1,0 +1,359 @@
+"""asyncio binding: the core driven by asyncio transports, with no background tasks.
+
+Bytes arrive in ``data_received`` and go straight into the core; what the core says
+goes straight to the transport. Writes wait (``send_audio`` awaits) while the
+transport holds more than ``max_buffered_audio`` unsent bytes; reading pauses
+while more than ``max_queued_events`` events wait to be consumed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from avatarwire.core.config import SessionConfig
+from avatarwire.core.endpoints import Endpoint
+from avatarwire.core.errors import AvatarError
+from avatarwire.core.events import Event, SessionClosed, SessionReady
+from avatarwire.core.requests import RequestStatus
+from avatarwire.core.session import ClientSession, SessionState
+from avatarwire.core.steps import Step, Timeouts, step_failed, step_timed_out
+
+from ._common import (
+    Callbacks,
+    CloseCallback,
+    ConnectOptions,
+    ErrorCallback,
+    FrameCallback,
+    new_client_session,
+    new_token_exchange,
+    session_logger,
+    tls_context_for,
+)
+
+__all__ = ["AsyncSession", "Timeouts", "connect", "fetch_token", "open_session"]
+
+T = TypeVar("T")
+
+
+class _Wire(asyncio.Protocol):
+    """Hands a transport's bytes to a callback and tracks write backpressure."""
+
+    def __init__(self, on_data: Callable[[bytes], None]) -> None:
+        self.on_data = on_data
+        self.transport: asyncio.Transport | None = None
+        self.writable = asyncio.Event()
+        self.writable.set()
+        self.lost = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.on_data(data)
+
+    def eof_received(self) -> bool:
+        self.on_data(b"")
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.writable.set()
+        if not self.lost:
+            self.lost = True
+            self.on_data(b"")
+
+    def pause_writing(self) -> None:
+        self.writable.clear()
+
+    def resume_writing(self) -> None:
+        self.writable.set()
+
+
+async def _within(step: Step, seconds: float, origin: str, awaitable: Any, console: bool) -> Any:
+    try:
+        return await asyncio.wait_for(awaitable, seconds)
+    except asyncio.TimeoutError:
+        raise step_timed_out(step, seconds, origin=origin, console=console) from None
+    except (OSError, EOFError) as exc:
+        raise step_failed(step, exc, origin=origin, console=console) from None
+
+
+async def _open(
+    endpoint: Endpoint, wire: _Wire, options: ConnectOptions, *, console: bool
+) -> asyncio.Transport:
+    loop = asyncio.get_running_loop()
+    timeouts, origin = options.timeouts, endpoint.origin
+    connecting = loop.create_connection(lambda: wire, endpoint.host, endpoint.port)
+    transport, _ = await _within(
+        Step.TCP_CONNECT, timeouts.tcp_connect, origin, connecting, console
+    )
+    context = tls_context_for(endpoint.secure, options.ssl_context)
+    if context is not None:
+        try:
+            upgrading = loop.start_tls(transport, wire, context, server_hostname=endpoint.host)
+            transport = await _within(Step.TLS, timeouts.tls, origin, upgrading, console)
+        except BaseException:
+            transport.abort()
+            raise
+        wire.transport = transport
+    assert isinstance(transport, asyncio.Transport)
+    return transport
+
+
+async def fetch_token(config: SessionConfig, options: ConnectOptions | None = None) -> str:
+    """Trade the API key for a session token at the console."""
+    options = options or ConnectOptions()
+    exchange = new_token_exchange(config, options)
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def on_data(data: bytes) -> None:
+        exchange.receive_data(data)
+        if exchange.done and not done.done():
+            done.set_result(None)
+
+    wire = _Wire(on_data)
+    endpoint = config.console_endpoint
+    transport = await _open(endpoint, wire, options, console=True)
+    try:
+        transport.write(exchange.data_to_send())
+        await _within(Step.TOKEN, options.timeouts.token, endpoint.origin, done, True)
+    finally:
+        transport.abort()
+    return exchange.token
+
+
+class AsyncSession:
+    """An open session: send audio, interrupt, iterate events, close."""
+
+    def __init__(self, core: ClientSession, options: ConnectOptions, callbacks: Callbacks) -> None:
+        self._core = core
+        self._options = options
+        self._callbacks = callbacks
+        self._queue_events = not callbacks.any
+        self._events: deque[Event] = deque()
+        self._wakeup = asyncio.Event()
+        self._closed = asyncio.Event()
+        self._reading_paused = False
+        self._wire = _Wire(self._on_data)
+        self._log = session_logger(None)
+        self._last_closed: SessionClosed | None = None
+
+    @property
+    def connection_id(self) -> str | None:
+        """The service's id for this session, once ready."""
+        return self._core.connection_id
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What the service announced it can do (``playback_control``, ...)."""
+        return self._core.capabilities
+
+    @property
+    def state(self) -> SessionState:
+        """The core's state."""
+        return self._core.state
+
+    def request(self, req_id: str) -> RequestStatus | None:
+        """Audio sent, frames received and outcome of a recent request."""
+        return self._core.request(req_id)
+
+    # --- bytes -------------------------------------------------------------------------
+
+    def _on_data(self, data: bytes) -> None:
+        self._core.receive_data(data)
+        self._write_now()
+        for event in self._core.events():
+            self._deliver(event)
+        self._wakeup.set()
+        transport = self._wire.transport
+        if self._core.state is SessionState.CLOSED and transport is not None:
+            transport.close()
+
+    def _deliver(self, event: Event) -> None:
+        if isinstance(event, SessionReady):
+            self._log = session_logger(event.connection_id)
+        self._callbacks.deliver(event)
+        if isinstance(event, SessionClosed):
+            self._closed.set()
+            if event.error is not None:
+                self._log.info("session closed: %s", event.error)
+        if self._queue_events or isinstance(event, (SessionReady, SessionClosed)):
+            self._events.append(event)
+            self._wakeup.set()
+            if len(self._events) > self._options.max_queued_events and not self._reading_paused:
+                self._pause_reading(True)
+
+    def _pause_reading(self, pause: bool) -> None:
+        transport = self._wire.transport
+        if transport is None or transport.is_closing():
+            return
+        self._reading_paused = pause
+        transport.pause_reading() if pause else transport.resume_reading()
+
+    def _write_now(self) -> None:
+        data = self._core.data_to_send()
+        transport = self._wire.transport
+        if data and transport is not None and not transport.is_closing():
+            transport.write(data)
+
+    async def _flush(self) -> None:
+        self._write_now()
+        if not self._wire.writable.is_set():
+            origin = self._core.config.ingress_endpoint.origin
+            seconds = self._options.timeouts.send
+            await _within(Step.SEND, seconds, origin, self._wire.writable.wait(), False)
+
+    async def _start(self, endpoint: Endpoint) -> None:
+        transport = await _open(endpoint, self._wire, self._options, console=False)
+        transport.set_write_buffer_limits(high=self._options.max_buffered_audio)
+        timeouts, origin = self._options.timeouts, endpoint.origin
+        self._write_now()
+        try:
+            upgraded = self._until(lambda: self._core.state is not SessionState.CONNECTING)
+            await _within(Step.UPGRADE, timeouts.upgrade, origin, upgraded, False)
+            await _within(
+                Step.HANDSHAKE, timeouts.handshake, origin, self._next_setup_event(), False
+            )
+        except BaseException:
+            transport.abort()
+            raise
+
+    async def _until(self, condition: Callable[[], bool]) -> None:
+        while not condition() and not self._closed.is_set():
+            self._wakeup.clear()
+            await self._wakeup.wait()
+
+    async def _next_setup_event(self) -> None:
+        while True:
+            event = await self.next_event()
+            if isinstance(event, SessionReady):
+                return
+            if isinstance(event, SessionClosed):
+                raise event.error or AvatarError("the session closed during the handshake")
+
+    # --- what the application calls ---------------------------------------------------
+
+    async def send_audio(
+        self,
+        audio: bytes | bytearray | memoryview,
+        end: bool = False,
+        *,
+        traceparent: str | None = None,
+        tracestate: str | None = None,
+    ) -> str:
+        """Send audio for the current request; waits while too much is unsent."""
+        req_id = self._core.send_audio(audio, end, traceparent=traceparent, tracestate=tracestate)
+        await self._flush()
+        return req_id
+
+    async def interrupt(self) -> str:
+        """Interrupt the most recent request; returns its req_id."""
+        req_id = self._core.interrupt()
+        await self._flush()
+        return req_id
+
+    async def pause(self) -> str:
+        """Hold playout of the most recent request (``playback_control`` only)."""
+        req_id = self._core.pause()
+        await self._flush()
+        return req_id
+
+    async def resume(self) -> str:
+        """Resume playout held by :meth:`pause`."""
+        req_id = self._core.resume()
+        await self._flush()
+        return req_id
+
+    async def next_event(self) -> Event:
+        """The next event; after the session closed, its ``SessionClosed`` again."""
+        while not self._events:
+            if self._closed.is_set() and self._last_closed is not None:
+                return self._last_closed
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        event = self._events.popleft()
+        if isinstance(event, SessionClosed):
+            self._last_closed = event
+        if self._reading_paused and len(self._events) <= self._options.max_queued_events // 2:
+            self._pause_reading(False)
+        return event
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Event]:
+        while True:
+            event = await self.next_event()
+            yield event
+            if isinstance(event, SessionClosed):
+                return
+
+    async def close(self) -> None:
+        """Close the session: closing handshake within the close timeout, then the socket."""
+        transport = self._wire.transport
+        try:
+            if self._core.state is not SessionState.CLOSED:
+                self._core.close()
+                self._write_now()
+                for event in self._core.events():
+                    self._deliver(event)
+                seconds = self._options.timeouts.close
+                await asyncio.wait_for(self._closed.wait(), seconds)
+        except (asyncio.TimeoutError, OSError):
+            self._on_data(b"")
+        finally:
+            if transport is not None:
+                transport.abort() if not self._closed.is_set() else transport.close()
+
+
+async def open_session(
+    config: SessionConfig,
+    token: str,
+    options: ConnectOptions | None = None,
+    callbacks: Callbacks | None = None,
+) -> AsyncSession:
+    """Open the ingress socket with a token and run the handshake; returns a ready session."""
+    options = options or ConnectOptions()
+    session = AsyncSession(
+        new_client_session(config, token, options), options, callbacks or Callbacks()
+    )
+    await session._start(config.ingress_endpoint)
+    return session
+
+
+@asynccontextmanager
+async def connect(
+    config: SessionConfig,
+    *,
+    session_token: str | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    timeouts: Timeouts | None = None,
+    transport_frames: FrameCallback | None = None,
+    on_error: ErrorCallback | None = None,
+    on_close: CloseCallback | None = None,
+    **more: Any,
+) -> AsyncIterator[AsyncSession]:
+    """Fetch a token, open the socket, run the handshake; close on the way out.
+
+    ``more`` takes the other :class:`ConnectOptions` fields (``expire_at``,
+    ``request_ids``, ``max_buffered_audio``, ...).
+    """
+    options = ConnectOptions(
+        session_token=session_token,
+        ssl_context=ssl_context,
+        timeouts=timeouts or Timeouts(),
+        **more,
+    )
+    token = options.session_token or await fetch_token(config, options)
+    session = await open_session(
+        config, token, options, Callbacks(transport_frames, on_error, on_close)
+    )
+    try:
+        yield session
+    finally:
+        await session.close()
