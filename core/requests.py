@@ -130,8 +130,8 @@ class RequestLedger:
         status = self._requests[req_id]
         status.finished = True
         status.interrupted = interrupted
-        if self._current is status:
-            self._current = None
+        # Only the client ends a request: audio sent after the service finished it
+        # early still belongs to the same utterance.
         return status
 
     def _forget_old(self) -> None:
