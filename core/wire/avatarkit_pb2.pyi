@@ -6,28 +6,28 @@ AvatarKit ingress schema, written from the project's protocol notes
 Regenerate the Python module and stubs with `python core/wire/regenerate.py`.
 """
 
-from collections import abc as _abc
-from google.protobuf import descriptor as _descriptor
-from google.protobuf import message as _message
-from google.protobuf.internal import containers as _containers
-from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
-import builtins as _builtins
+import builtins
+import collections.abc
+import google.protobuf.descriptor
+import google.protobuf.internal.containers
+import google.protobuf.internal.enum_type_wrapper
+import google.protobuf.message
 import sys
-import typing as _typing
+import typing
 
-if sys.version_info >= (3, 11):
-    from typing import TypeAlias as _TypeAlias, Never as _Never
+if sys.version_info >= (3, 10):
+    import typing as typing_extensions
 else:
-    from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
+    import typing_extensions
 
-DESCRIPTOR: _descriptor.FileDescriptor
+DESCRIPTOR: google.protobuf.descriptor.FileDescriptor
 
 class _MessageType:
-    ValueType = _typing.NewType("ValueType", _builtins.int)
-    V: _TypeAlias = ValueType  # noqa: Y015
+    ValueType = typing.NewType("ValueType", builtins.int)
+    V: typing_extensions.TypeAlias = ValueType
 
-class _MessageTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MessageType.ValueType], _builtins.type):
-    DESCRIPTOR: _descriptor.EnumDescriptor
+class _MessageTypeEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumTypeWrapper[_MessageType.ValueType], builtins.type):
+    DESCRIPTOR: google.protobuf.descriptor.EnumDescriptor
     MESSAGE_UNSPECIFIED: _MessageType.ValueType  # 0
     MESSAGE_CLIENT_CONFIGURE_SESSION: _MessageType.ValueType  # 1
     MESSAGE_SERVER_CONFIRM_SESSION: _MessageType.ValueType  # 2
@@ -53,14 +53,14 @@ MESSAGE_CLIENT_INTERRUPT: MessageType.ValueType  # 7
 MESSAGE_CLIENT_PAUSE: MessageType.ValueType  # 8
 MESSAGE_CLIENT_RESUME: MessageType.ValueType  # 9
 MESSAGE_SERVER_PLAYBACK_STATE: MessageType.ValueType  # 10
-Global___MessageType: _TypeAlias = MessageType  # noqa: Y015
+Global___MessageType: typing_extensions.TypeAlias = MessageType
 
 class _AudioFormat:
-    ValueType = _typing.NewType("ValueType", _builtins.int)
-    V: _TypeAlias = ValueType  # noqa: Y015
+    ValueType = typing.NewType("ValueType", builtins.int)
+    V: typing_extensions.TypeAlias = ValueType
 
-class _AudioFormatEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AudioFormat.ValueType], _builtins.type):
-    DESCRIPTOR: _descriptor.EnumDescriptor
+class _AudioFormatEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumTypeWrapper[_AudioFormat.ValueType], builtins.type):
+    DESCRIPTOR: google.protobuf.descriptor.EnumDescriptor
     AUDIO_FORMAT_PCM_S16LE: _AudioFormat.ValueType  # 0
     AUDIO_FORMAT_OGG_OPUS: _AudioFormat.ValueType  # 1
 
@@ -68,27 +68,27 @@ class AudioFormat(_AudioFormat, metaclass=_AudioFormatEnumTypeWrapper): ...
 
 AUDIO_FORMAT_PCM_S16LE: AudioFormat.ValueType  # 0
 AUDIO_FORMAT_OGG_OPUS: AudioFormat.ValueType  # 1
-Global___AudioFormat: _TypeAlias = AudioFormat  # noqa: Y015
+Global___AudioFormat: typing_extensions.TypeAlias = AudioFormat
 
 class _TransportCompression:
-    ValueType = _typing.NewType("ValueType", _builtins.int)
-    V: _TypeAlias = ValueType  # noqa: Y015
+    ValueType = typing.NewType("ValueType", builtins.int)
+    V: typing_extensions.TypeAlias = ValueType
 
-class _TransportCompressionEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TransportCompression.ValueType], _builtins.type):
-    DESCRIPTOR: _descriptor.EnumDescriptor
+class _TransportCompressionEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumTypeWrapper[_TransportCompression.ValueType], builtins.type):
+    DESCRIPTOR: google.protobuf.descriptor.EnumDescriptor
     TRANSPORT_COMPRESSION_NONE: _TransportCompression.ValueType  # 0
 
 class TransportCompression(_TransportCompression, metaclass=_TransportCompressionEnumTypeWrapper): ...
 
 TRANSPORT_COMPRESSION_NONE: TransportCompression.ValueType  # 0
-Global___TransportCompression: _TypeAlias = TransportCompression  # noqa: Y015
+Global___TransportCompression: typing_extensions.TypeAlias = TransportCompression
 
 class _EgressType:
-    ValueType = _typing.NewType("ValueType", _builtins.int)
-    V: _TypeAlias = ValueType  # noqa: Y015
+    ValueType = typing.NewType("ValueType", builtins.int)
+    V: typing_extensions.TypeAlias = ValueType
 
-class _EgressTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EgressType.ValueType], _builtins.type):
-    DESCRIPTOR: _descriptor.EnumDescriptor
+class _EgressTypeEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumTypeWrapper[_EgressType.ValueType], builtins.type):
+    DESCRIPTOR: google.protobuf.descriptor.EnumDescriptor
     EGRESS_TYPE_UNSPECIFIED: _EgressType.ValueType  # 0
     EGRESS_TYPE_LIVEKIT: _EgressType.ValueType  # 1
     EGRESS_TYPE_AGORA: _EgressType.ValueType  # 2
@@ -98,14 +98,14 @@ class EgressType(_EgressType, metaclass=_EgressTypeEnumTypeWrapper): ...
 EGRESS_TYPE_UNSPECIFIED: EgressType.ValueType  # 0
 EGRESS_TYPE_LIVEKIT: EgressType.ValueType  # 1
 EGRESS_TYPE_AGORA: EgressType.ValueType  # 2
-Global___EgressType: _TypeAlias = EgressType  # noqa: Y015
+Global___EgressType: typing_extensions.TypeAlias = EgressType
 
 class _PlaybackStateKind:
-    ValueType = _typing.NewType("ValueType", _builtins.int)
-    V: _TypeAlias = ValueType  # noqa: Y015
+    ValueType = typing.NewType("ValueType", builtins.int)
+    V: typing_extensions.TypeAlias = ValueType
 
-class _PlaybackStateKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PlaybackStateKind.ValueType], _builtins.type):
-    DESCRIPTOR: _descriptor.EnumDescriptor
+class _PlaybackStateKindEnumTypeWrapper(google.protobuf.internal.enum_type_wrapper._EnumTypeWrapper[_PlaybackStateKind.ValueType], builtins.type):
+    DESCRIPTOR: google.protobuf.descriptor.EnumDescriptor
     PLAYBACK_STATE_UNSPECIFIED: _PlaybackStateKind.ValueType  # 0
     PLAYBACK_STATE_PLAYING: _PlaybackStateKind.ValueType  # 1
     PLAYBACK_STATE_PAUSED: _PlaybackStateKind.ValueType  # 2
@@ -119,480 +119,419 @@ PLAYBACK_STATE_PLAYING: PlaybackStateKind.ValueType  # 1
 PLAYBACK_STATE_PAUSED: PlaybackStateKind.ValueType  # 2
 PLAYBACK_STATE_ENDED: PlaybackStateKind.ValueType  # 3
 PLAYBACK_STATE_INTERRUPTED: PlaybackStateKind.ValueType  # 4
-Global___PlaybackStateKind: _TypeAlias = PlaybackStateKind  # noqa: Y015
+Global___PlaybackStateKind: typing_extensions.TypeAlias = PlaybackStateKind
 
-@_typing.final
-class AgoraEgressConfig(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
+@typing.final
+class AgoraEgressConfig(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    CHANNEL_NAME_FIELD_NUMBER: _builtins.int
-    TOKEN_FIELD_NUMBER: _builtins.int
-    UID_FIELD_NUMBER: _builtins.int
-    PUBLISHER_ID_FIELD_NUMBER: _builtins.int
-    channel_name: _builtins.str
-    token: _builtins.str
-    uid: _builtins.int
-    publisher_id: _builtins.str
+    CHANNEL_NAME_FIELD_NUMBER: builtins.int
+    TOKEN_FIELD_NUMBER: builtins.int
+    UID_FIELD_NUMBER: builtins.int
+    PUBLISHER_ID_FIELD_NUMBER: builtins.int
+    channel_name: builtins.str
+    token: builtins.str
+    uid: builtins.int
+    publisher_id: builtins.str
     def __init__(
         self,
         *,
-        channel_name: _builtins.str = ...,
-        token: _builtins.str = ...,
-        uid: _builtins.int = ...,
-        publisher_id: _builtins.str = ...,
+        channel_name: builtins.str = ...,
+        token: builtins.str = ...,
+        uid: builtins.int = ...,
+        publisher_id: builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["channel_name", b"channel_name", "publisher_id", b"publisher_id", "token", b"token", "uid", b"uid"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def ClearField(self, field_name: typing.Literal["channel_name", b"channel_name", "publisher_id", b"publisher_id", "token", b"token", "uid", b"uid"]) -> None: ...
 
-Global___AgoraEgressConfig: _TypeAlias = AgoraEgressConfig  # noqa: Y015
+Global___AgoraEgressConfig: typing_extensions.TypeAlias = AgoraEgressConfig
 
-@_typing.final
-class LiveKitEgressConfig(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
+@typing.final
+class LiveKitEgressConfig(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    @_typing.final
-    class ExtraAttributesEntry(_message.Message):
-        DESCRIPTOR: _descriptor.Descriptor
+    @typing.final
+    class ExtraAttributesEntry(google.protobuf.message.Message):
+        DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-        KEY_FIELD_NUMBER: _builtins.int
-        VALUE_FIELD_NUMBER: _builtins.int
-        key: _builtins.str
-        value: _builtins.str
+        KEY_FIELD_NUMBER: builtins.int
+        VALUE_FIELD_NUMBER: builtins.int
+        key: builtins.str
+        value: builtins.str
         def __init__(
             self,
             *,
-            key: _builtins.str = ...,
-            value: _builtins.str = ...,
+            key: builtins.str = ...,
+            value: builtins.str = ...,
         ) -> None: ...
-        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
-        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-        def WhichOneof(self, oneof_group: _Never) -> None: ...
+        def ClearField(self, field_name: typing.Literal["key", b"key", "value", b"value"]) -> None: ...
 
-    URL_FIELD_NUMBER: _builtins.int
-    API_KEY_FIELD_NUMBER: _builtins.int
-    API_SECRET_FIELD_NUMBER: _builtins.int
-    ROOM_NAME_FIELD_NUMBER: _builtins.int
-    PUBLISHER_ID_FIELD_NUMBER: _builtins.int
-    EXTRA_ATTRIBUTES_FIELD_NUMBER: _builtins.int
-    IDLE_TIMEOUT_FIELD_NUMBER: _builtins.int
-    API_TOKEN_FIELD_NUMBER: _builtins.int
-    url: _builtins.str
-    api_key: _builtins.str
-    api_secret: _builtins.str
-    room_name: _builtins.str
-    publisher_id: _builtins.str
-    idle_timeout: _builtins.int
-    api_token: _builtins.str
-    @_builtins.property
-    def extra_attributes(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    URL_FIELD_NUMBER: builtins.int
+    API_KEY_FIELD_NUMBER: builtins.int
+    API_SECRET_FIELD_NUMBER: builtins.int
+    ROOM_NAME_FIELD_NUMBER: builtins.int
+    PUBLISHER_ID_FIELD_NUMBER: builtins.int
+    EXTRA_ATTRIBUTES_FIELD_NUMBER: builtins.int
+    IDLE_TIMEOUT_FIELD_NUMBER: builtins.int
+    API_TOKEN_FIELD_NUMBER: builtins.int
+    url: builtins.str
+    api_key: builtins.str
+    api_secret: builtins.str
+    room_name: builtins.str
+    publisher_id: builtins.str
+    idle_timeout: builtins.int
+    api_token: builtins.str
+    @property
+    def extra_attributes(self) -> google.protobuf.internal.containers.ScalarMap[builtins.str, builtins.str]: ...
     def __init__(
         self,
         *,
-        url: _builtins.str = ...,
-        api_key: _builtins.str = ...,
-        api_secret: _builtins.str = ...,
-        room_name: _builtins.str = ...,
-        publisher_id: _builtins.str = ...,
-        extra_attributes: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
-        idle_timeout: _builtins.int = ...,
-        api_token: _builtins.str = ...,
+        url: builtins.str = ...,
+        api_key: builtins.str = ...,
+        api_secret: builtins.str = ...,
+        room_name: builtins.str = ...,
+        publisher_id: builtins.str = ...,
+        extra_attributes: collections.abc.Mapping[builtins.str, builtins.str] | None = ...,
+        idle_timeout: builtins.int = ...,
+        api_token: builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["api_key", b"api_key", "api_secret", b"api_secret", "api_token", b"api_token", "extra_attributes", b"extra_attributes", "idle_timeout", b"idle_timeout", "publisher_id", b"publisher_id", "room_name", b"room_name", "url", b"url"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def ClearField(self, field_name: typing.Literal["api_key", b"api_key", "api_secret", b"api_secret", "api_token", b"api_token", "extra_attributes", b"extra_attributes", "idle_timeout", b"idle_timeout", "publisher_id", b"publisher_id", "room_name", b"room_name", "url", b"url"]) -> None: ...
 
-Global___LiveKitEgressConfig: _TypeAlias = LiveKitEgressConfig  # noqa: Y015
+Global___LiveKitEgressConfig: typing_extensions.TypeAlias = LiveKitEgressConfig
 
-@_typing.final
-class ClientConfigureSession(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
+@typing.final
+class ClientConfigureSession(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    @_typing.final
-    class ExtraParamsEntry(_message.Message):
-        DESCRIPTOR: _descriptor.Descriptor
+    @typing.final
+    class ExtraParamsEntry(google.protobuf.message.Message):
+        DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-        KEY_FIELD_NUMBER: _builtins.int
-        VALUE_FIELD_NUMBER: _builtins.int
-        key: _builtins.str
-        value: _builtins.str
+        KEY_FIELD_NUMBER: builtins.int
+        VALUE_FIELD_NUMBER: builtins.int
+        key: builtins.str
+        value: builtins.str
         def __init__(
             self,
             *,
-            key: _builtins.str = ...,
-            value: _builtins.str = ...,
+            key: builtins.str = ...,
+            value: builtins.str = ...,
         ) -> None: ...
-        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
-        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-        def WhichOneof(self, oneof_group: _Never) -> None: ...
+        def ClearField(self, field_name: typing.Literal["key", b"key", "value", b"value"]) -> None: ...
 
-    SAMPLE_RATE_FIELD_NUMBER: _builtins.int
-    BITRATE_FIELD_NUMBER: _builtins.int
-    AUDIO_FORMAT_FIELD_NUMBER: _builtins.int
-    TRANSPORT_COMPRESSION_FIELD_NUMBER: _builtins.int
-    EGRESS_TYPE_FIELD_NUMBER: _builtins.int
-    LIVEKIT_EGRESS_FIELD_NUMBER: _builtins.int
-    AGORA_EGRESS_FIELD_NUMBER: _builtins.int
-    EXTRA_PARAMS_FIELD_NUMBER: _builtins.int
-    sample_rate: _builtins.int
-    bitrate: _builtins.int
+    SAMPLE_RATE_FIELD_NUMBER: builtins.int
+    BITRATE_FIELD_NUMBER: builtins.int
+    AUDIO_FORMAT_FIELD_NUMBER: builtins.int
+    TRANSPORT_COMPRESSION_FIELD_NUMBER: builtins.int
+    EGRESS_TYPE_FIELD_NUMBER: builtins.int
+    LIVEKIT_EGRESS_FIELD_NUMBER: builtins.int
+    AGORA_EGRESS_FIELD_NUMBER: builtins.int
+    EXTRA_PARAMS_FIELD_NUMBER: builtins.int
+    sample_rate: builtins.int
+    bitrate: builtins.int
     audio_format: Global___AudioFormat.ValueType
     transport_compression: Global___TransportCompression.ValueType
     egress_type: Global___EgressType.ValueType
-    @_builtins.property
+    @property
     def livekit_egress(self) -> Global___LiveKitEgressConfig: ...
-    @_builtins.property
+    @property
     def agora_egress(self) -> Global___AgoraEgressConfig: ...
-    @_builtins.property
-    def extra_params(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @property
+    def extra_params(self) -> google.protobuf.internal.containers.ScalarMap[builtins.str, builtins.str]: ...
     def __init__(
         self,
         *,
-        sample_rate: _builtins.int = ...,
-        bitrate: _builtins.int = ...,
+        sample_rate: builtins.int = ...,
+        bitrate: builtins.int = ...,
         audio_format: Global___AudioFormat.ValueType = ...,
         transport_compression: Global___TransportCompression.ValueType = ...,
         egress_type: Global___EgressType.ValueType = ...,
         livekit_egress: Global___LiveKitEgressConfig | None = ...,
         agora_egress: Global___AgoraEgressConfig | None = ...,
-        extra_params: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        extra_params: collections.abc.Mapping[builtins.str, builtins.str] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["agora_egress", b"agora_egress", "livekit_egress", b"livekit_egress"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agora_egress", b"agora_egress", "audio_format", b"audio_format", "bitrate", b"bitrate", "egress_type", b"egress_type", "extra_params", b"extra_params", "livekit_egress", b"livekit_egress", "sample_rate", b"sample_rate", "transport_compression", b"transport_compression"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def HasField(self, field_name: typing.Literal["agora_egress", b"agora_egress", "livekit_egress", b"livekit_egress"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["agora_egress", b"agora_egress", "audio_format", b"audio_format", "bitrate", b"bitrate", "egress_type", b"egress_type", "extra_params", b"extra_params", "livekit_egress", b"livekit_egress", "sample_rate", b"sample_rate", "transport_compression", b"transport_compression"]) -> None: ...
 
-Global___ClientConfigureSession: _TypeAlias = ClientConfigureSession  # noqa: Y015
+Global___ClientConfigureSession: typing_extensions.TypeAlias = ClientConfigureSession
 
-@_typing.final
-class ServerConfirmSession(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
+@typing.final
+class ServerConfirmSession(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    CONNECTION_ID_FIELD_NUMBER: _builtins.int
-    CAPABILITIES_FIELD_NUMBER: _builtins.int
-    connection_id: _builtins.str
-    @_builtins.property
-    def capabilities(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    CONNECTION_ID_FIELD_NUMBER: builtins.int
+    CAPABILITIES_FIELD_NUMBER: builtins.int
+    connection_id: builtins.str
+    @property
+    def capabilities(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.str]: ...
     def __init__(
         self,
         *,
-        connection_id: _builtins.str = ...,
-        capabilities: _abc.Iterable[_builtins.str] | None = ...,
+        connection_id: builtins.str = ...,
+        capabilities: collections.abc.Iterable[builtins.str] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "connection_id", b"connection_id"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def ClearField(self, field_name: typing.Literal["capabilities", b"capabilities", "connection_id", b"connection_id"]) -> None: ...
 
-Global___ServerConfirmSession: _TypeAlias = ServerConfirmSession  # noqa: Y015
+Global___ServerConfirmSession: typing_extensions.TypeAlias = ServerConfirmSession
 
-@_typing.final
-class TraceContext(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
+@typing.final
+class TraceContext(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    TRACEPARENT_FIELD_NUMBER: _builtins.int
-    TRACESTATE_FIELD_NUMBER: _builtins.int
-    traceparent: _builtins.str
-    tracestate: _builtins.str
+    TRACEPARENT_FIELD_NUMBER: builtins.int
+    TRACESTATE_FIELD_NUMBER: builtins.int
+    traceparent: builtins.str
+    tracestate: builtins.str
     def __init__(
         self,
         *,
-        traceparent: _builtins.str = ...,
-        tracestate: _builtins.str = ...,
+        traceparent: builtins.str = ...,
+        tracestate: builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["traceparent", b"traceparent", "tracestate", b"tracestate"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def ClearField(self, field_name: typing.Literal["traceparent", b"traceparent", "tracestate", b"tracestate"]) -> None: ...
 
-Global___TraceContext: _TypeAlias = TraceContext  # noqa: Y015
+Global___TraceContext: typing_extensions.TypeAlias = TraceContext
 
-@_typing.final
-class ClientAudioInput(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
+@typing.final
+class ClientAudioInput(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    REQ_ID_FIELD_NUMBER: _builtins.int
-    END_FIELD_NUMBER: _builtins.int
-    AUDIO_FIELD_NUMBER: _builtins.int
-    TRACE_CONTEXT_FIELD_NUMBER: _builtins.int
-    req_id: _builtins.str
-    end: _builtins.bool
-    audio: _builtins.bytes
-    @_builtins.property
+    REQ_ID_FIELD_NUMBER: builtins.int
+    END_FIELD_NUMBER: builtins.int
+    AUDIO_FIELD_NUMBER: builtins.int
+    TRACE_CONTEXT_FIELD_NUMBER: builtins.int
+    req_id: builtins.str
+    end: builtins.bool
+    audio: builtins.bytes
+    @property
     def trace_context(self) -> Global___TraceContext: ...
     def __init__(
         self,
         *,
-        req_id: _builtins.str = ...,
-        end: _builtins.bool = ...,
-        audio: _builtins.bytes = ...,
+        req_id: builtins.str = ...,
+        end: builtins.bool = ...,
+        audio: builtins.bytes = ...,
         trace_context: Global___TraceContext | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["trace_context", b"trace_context"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audio", b"audio", "end", b"end", "req_id", b"req_id", "trace_context", b"trace_context"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def HasField(self, field_name: typing.Literal["trace_context", b"trace_context"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["audio", b"audio", "end", b"end", "req_id", b"req_id", "trace_context", b"trace_context"]) -> None: ...
 
-Global___ClientAudioInput: _TypeAlias = ClientAudioInput  # noqa: Y015
+Global___ClientAudioInput: typing_extensions.TypeAlias = ClientAudioInput
 
-@_typing.final
-class ServerError(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
+@typing.final
+class ServerError(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    CONNECTION_ID_FIELD_NUMBER: _builtins.int
-    REQ_ID_FIELD_NUMBER: _builtins.int
-    CODE_FIELD_NUMBER: _builtins.int
-    MESSAGE_FIELD_NUMBER: _builtins.int
-    connection_id: _builtins.str
-    req_id: _builtins.str
-    code: _builtins.int
-    message: _builtins.str
+    CONNECTION_ID_FIELD_NUMBER: builtins.int
+    REQ_ID_FIELD_NUMBER: builtins.int
+    CODE_FIELD_NUMBER: builtins.int
+    MESSAGE_FIELD_NUMBER: builtins.int
+    connection_id: builtins.str
+    req_id: builtins.str
+    code: builtins.int
+    message: builtins.str
     def __init__(
         self,
         *,
-        connection_id: _builtins.str = ...,
-        req_id: _builtins.str = ...,
-        code: _builtins.int = ...,
-        message: _builtins.str = ...,
+        connection_id: builtins.str = ...,
+        req_id: builtins.str = ...,
+        code: builtins.int = ...,
+        message: builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "connection_id", b"connection_id", "message", b"message", "req_id", b"req_id"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def ClearField(self, field_name: typing.Literal["code", b"code", "connection_id", b"connection_id", "message", b"message", "req_id", b"req_id"]) -> None: ...
 
-Global___ServerError: _TypeAlias = ServerError  # noqa: Y015
+Global___ServerError: typing_extensions.TypeAlias = ServerError
 
-@_typing.final
-class Flame(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
+@typing.final
+class Flame(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    TRANSLATION_FIELD_NUMBER: _builtins.int
-    ROTATION_FIELD_NUMBER: _builtins.int
-    NECK_POSE_FIELD_NUMBER: _builtins.int
-    JAW_POSE_FIELD_NUMBER: _builtins.int
-    EYE_POSE_FIELD_NUMBER: _builtins.int
-    EYE_LID_FIELD_NUMBER: _builtins.int
-    EXPRESSION_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def translation(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
-    @_builtins.property
-    def rotation(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
-    @_builtins.property
-    def neck_pose(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
-    @_builtins.property
-    def jaw_pose(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
-    @_builtins.property
-    def eye_pose(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
-    @_builtins.property
-    def eye_lid(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
-    @_builtins.property
-    def expression(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
+    TRANSLATION_FIELD_NUMBER: builtins.int
+    ROTATION_FIELD_NUMBER: builtins.int
+    NECK_POSE_FIELD_NUMBER: builtins.int
+    JAW_POSE_FIELD_NUMBER: builtins.int
+    EYE_POSE_FIELD_NUMBER: builtins.int
+    EYE_LID_FIELD_NUMBER: builtins.int
+    EXPRESSION_FIELD_NUMBER: builtins.int
+    @property
+    def translation(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.float]: ...
+    @property
+    def rotation(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.float]: ...
+    @property
+    def neck_pose(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.float]: ...
+    @property
+    def jaw_pose(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.float]: ...
+    @property
+    def eye_pose(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.float]: ...
+    @property
+    def eye_lid(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.float]: ...
+    @property
+    def expression(self) -> google.protobuf.internal.containers.RepeatedScalarFieldContainer[builtins.float]: ...
     def __init__(
         self,
         *,
-        translation: _abc.Iterable[_builtins.float] | None = ...,
-        rotation: _abc.Iterable[_builtins.float] | None = ...,
-        neck_pose: _abc.Iterable[_builtins.float] | None = ...,
-        jaw_pose: _abc.Iterable[_builtins.float] | None = ...,
-        eye_pose: _abc.Iterable[_builtins.float] | None = ...,
-        eye_lid: _abc.Iterable[_builtins.float] | None = ...,
-        expression: _abc.Iterable[_builtins.float] | None = ...,
+        translation: collections.abc.Iterable[builtins.float] | None = ...,
+        rotation: collections.abc.Iterable[builtins.float] | None = ...,
+        neck_pose: collections.abc.Iterable[builtins.float] | None = ...,
+        jaw_pose: collections.abc.Iterable[builtins.float] | None = ...,
+        eye_pose: collections.abc.Iterable[builtins.float] | None = ...,
+        eye_lid: collections.abc.Iterable[builtins.float] | None = ...,
+        expression: collections.abc.Iterable[builtins.float] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["expression", b"expression", "eye_lid", b"eye_lid", "eye_pose", b"eye_pose", "jaw_pose", b"jaw_pose", "neck_pose", b"neck_pose", "rotation", b"rotation", "translation", b"translation"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def ClearField(self, field_name: typing.Literal["expression", b"expression", "eye_lid", b"eye_lid", "eye_pose", b"eye_pose", "jaw_pose", b"jaw_pose", "neck_pose", b"neck_pose", "rotation", b"rotation", "translation", b"translation"]) -> None: ...
 
-Global___Flame: _TypeAlias = Flame  # noqa: Y015
+Global___Flame: typing_extensions.TypeAlias = Flame
 
-@_typing.final
-class FlameAnimation(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
+@typing.final
+class FlameAnimation(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    KEYFRAMES_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def keyframes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Flame]: ...
+    KEYFRAMES_FIELD_NUMBER: builtins.int
+    @property
+    def keyframes(self) -> google.protobuf.internal.containers.RepeatedCompositeFieldContainer[Global___Flame]: ...
     def __init__(
         self,
         *,
-        keyframes: _abc.Iterable[Global___Flame] | None = ...,
+        keyframes: collections.abc.Iterable[Global___Flame] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["keyframes", b"keyframes"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def ClearField(self, field_name: typing.Literal["keyframes", b"keyframes"]) -> None: ...
 
-Global___FlameAnimation: _TypeAlias = FlameAnimation  # noqa: Y015
+Global___FlameAnimation: typing_extensions.TypeAlias = FlameAnimation
 
-@_typing.final
-class ServerResponseAnimation(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
+@typing.final
+class ServerResponseAnimation(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    CONNECTION_ID_FIELD_NUMBER: _builtins.int
-    REQ_ID_FIELD_NUMBER: _builtins.int
-    END_FIELD_NUMBER: _builtins.int
-    ANIMATION_FIELD_NUMBER: _builtins.int
-    AVATAR_ID_FIELD_NUMBER: _builtins.int
-    connection_id: _builtins.str
-    req_id: _builtins.str
-    end: _builtins.bool
-    avatar_id: _builtins.str
-    @_builtins.property
+    CONNECTION_ID_FIELD_NUMBER: builtins.int
+    REQ_ID_FIELD_NUMBER: builtins.int
+    END_FIELD_NUMBER: builtins.int
+    ANIMATION_FIELD_NUMBER: builtins.int
+    AVATAR_ID_FIELD_NUMBER: builtins.int
+    connection_id: builtins.str
+    req_id: builtins.str
+    end: builtins.bool
+    avatar_id: builtins.str
+    @property
     def animation(self) -> Global___FlameAnimation: ...
     def __init__(
         self,
         *,
-        connection_id: _builtins.str = ...,
-        req_id: _builtins.str = ...,
-        end: _builtins.bool = ...,
+        connection_id: builtins.str = ...,
+        req_id: builtins.str = ...,
+        end: builtins.bool = ...,
         animation: Global___FlameAnimation | None = ...,
-        avatar_id: _builtins.str = ...,
+        avatar_id: builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["animation", b"animation"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["animation", b"animation", "avatar_id", b"avatar_id", "connection_id", b"connection_id", "end", b"end", "req_id", b"req_id"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def HasField(self, field_name: typing.Literal["animation", b"animation"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["animation", b"animation", "avatar_id", b"avatar_id", "connection_id", b"connection_id", "end", b"end", "req_id", b"req_id"]) -> None: ...
 
-Global___ServerResponseAnimation: _TypeAlias = ServerResponseAnimation  # noqa: Y015
+Global___ServerResponseAnimation: typing_extensions.TypeAlias = ServerResponseAnimation
 
-@_typing.final
-class ClientInterrupt(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
+@typing.final
+class ClientInterrupt(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    REQ_ID_FIELD_NUMBER: _builtins.int
-    req_id: _builtins.str
+    REQ_ID_FIELD_NUMBER: builtins.int
+    req_id: builtins.str
     def __init__(
         self,
         *,
-        req_id: _builtins.str = ...,
+        req_id: builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["req_id", b"req_id"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def ClearField(self, field_name: typing.Literal["req_id", b"req_id"]) -> None: ...
 
-Global___ClientInterrupt: _TypeAlias = ClientInterrupt  # noqa: Y015
+Global___ClientInterrupt: typing_extensions.TypeAlias = ClientInterrupt
 
-@_typing.final
-class ClientPause(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
+@typing.final
+class ClientPause(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    REQ_ID_FIELD_NUMBER: _builtins.int
-    req_id: _builtins.str
+    REQ_ID_FIELD_NUMBER: builtins.int
+    req_id: builtins.str
     def __init__(
         self,
         *,
-        req_id: _builtins.str = ...,
+        req_id: builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["req_id", b"req_id"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def ClearField(self, field_name: typing.Literal["req_id", b"req_id"]) -> None: ...
 
-Global___ClientPause: _TypeAlias = ClientPause  # noqa: Y015
+Global___ClientPause: typing_extensions.TypeAlias = ClientPause
 
-@_typing.final
-class ClientResume(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
+@typing.final
+class ClientResume(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    REQ_ID_FIELD_NUMBER: _builtins.int
-    req_id: _builtins.str
+    REQ_ID_FIELD_NUMBER: builtins.int
+    req_id: builtins.str
     def __init__(
         self,
         *,
-        req_id: _builtins.str = ...,
+        req_id: builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["req_id", b"req_id"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def ClearField(self, field_name: typing.Literal["req_id", b"req_id"]) -> None: ...
 
-Global___ClientResume: _TypeAlias = ClientResume  # noqa: Y015
+Global___ClientResume: typing_extensions.TypeAlias = ClientResume
 
-@_typing.final
-class ServerPlaybackState(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
+@typing.final
+class ServerPlaybackState(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    CONNECTION_ID_FIELD_NUMBER: _builtins.int
-    REQ_ID_FIELD_NUMBER: _builtins.int
-    STATE_FIELD_NUMBER: _builtins.int
-    PLAYED_MS_FIELD_NUMBER: _builtins.int
-    REASON_FIELD_NUMBER: _builtins.int
-    connection_id: _builtins.str
-    req_id: _builtins.str
+    CONNECTION_ID_FIELD_NUMBER: builtins.int
+    REQ_ID_FIELD_NUMBER: builtins.int
+    STATE_FIELD_NUMBER: builtins.int
+    PLAYED_MS_FIELD_NUMBER: builtins.int
+    REASON_FIELD_NUMBER: builtins.int
+    connection_id: builtins.str
+    req_id: builtins.str
     state: Global___PlaybackStateKind.ValueType
-    played_ms: _builtins.int
-    reason: _builtins.str
+    played_ms: builtins.int
+    reason: builtins.str
     def __init__(
         self,
         *,
-        connection_id: _builtins.str = ...,
-        req_id: _builtins.str = ...,
+        connection_id: builtins.str = ...,
+        req_id: builtins.str = ...,
         state: Global___PlaybackStateKind.ValueType = ...,
-        played_ms: _builtins.int = ...,
-        reason: _builtins.str = ...,
+        played_ms: builtins.int = ...,
+        reason: builtins.str = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["connection_id", b"connection_id", "played_ms", b"played_ms", "reason", b"reason", "req_id", b"req_id", "state", b"state"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    def ClearField(self, field_name: typing.Literal["connection_id", b"connection_id", "played_ms", b"played_ms", "reason", b"reason", "req_id", b"req_id", "state", b"state"]) -> None: ...
 
-Global___ServerPlaybackState: _TypeAlias = ServerPlaybackState  # noqa: Y015
+Global___ServerPlaybackState: typing_extensions.TypeAlias = ServerPlaybackState
 
-@_typing.final
-class Message(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
+@typing.final
+class Message(google.protobuf.message.Message):
+    DESCRIPTOR: google.protobuf.descriptor.Descriptor
 
-    TYPE_FIELD_NUMBER: _builtins.int
-    CLIENT_CONFIGURE_SESSION_FIELD_NUMBER: _builtins.int
-    SERVER_CONFIRM_SESSION_FIELD_NUMBER: _builtins.int
-    CLIENT_AUDIO_INPUT_FIELD_NUMBER: _builtins.int
-    SERVER_ERROR_FIELD_NUMBER: _builtins.int
-    SERVER_RESPONSE_ANIMATION_FIELD_NUMBER: _builtins.int
-    CLIENT_INTERRUPT_FIELD_NUMBER: _builtins.int
-    CLIENT_PAUSE_FIELD_NUMBER: _builtins.int
-    CLIENT_RESUME_FIELD_NUMBER: _builtins.int
-    SERVER_PLAYBACK_STATE_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: builtins.int
+    CLIENT_CONFIGURE_SESSION_FIELD_NUMBER: builtins.int
+    SERVER_CONFIRM_SESSION_FIELD_NUMBER: builtins.int
+    CLIENT_AUDIO_INPUT_FIELD_NUMBER: builtins.int
+    SERVER_ERROR_FIELD_NUMBER: builtins.int
+    SERVER_RESPONSE_ANIMATION_FIELD_NUMBER: builtins.int
+    CLIENT_INTERRUPT_FIELD_NUMBER: builtins.int
+    CLIENT_PAUSE_FIELD_NUMBER: builtins.int
+    CLIENT_RESUME_FIELD_NUMBER: builtins.int
+    SERVER_PLAYBACK_STATE_FIELD_NUMBER: builtins.int
     type: Global___MessageType.ValueType
-    @_builtins.property
+    @property
     def client_configure_session(self) -> Global___ClientConfigureSession: ...
-    @_builtins.property
+    @property
     def server_confirm_session(self) -> Global___ServerConfirmSession: ...
-    @_builtins.property
+    @property
     def client_audio_input(self) -> Global___ClientAudioInput: ...
-    @_builtins.property
+    @property
     def server_error(self) -> Global___ServerError: ...
-    @_builtins.property
+    @property
     def server_response_animation(self) -> Global___ServerResponseAnimation: ...
-    @_builtins.property
+    @property
     def client_interrupt(self) -> Global___ClientInterrupt:
         """Field 7 is internal to the service. Interrupt is type 7 but field 8."""
 
-    @_builtins.property
+    @property
     def client_pause(self) -> Global___ClientPause: ...
-    @_builtins.property
+    @property
     def client_resume(self) -> Global___ClientResume: ...
-    @_builtins.property
+    @property
     def server_playback_state(self) -> Global___ServerPlaybackState: ...
     def __init__(
         self,
@@ -608,12 +547,8 @@ class Message(_message.Message):
         client_resume: Global___ClientResume | None = ...,
         server_playback_state: Global___ServerPlaybackState | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["client_audio_input", b"client_audio_input", "client_configure_session", b"client_configure_session", "client_interrupt", b"client_interrupt", "client_pause", b"client_pause", "client_resume", b"client_resume", "data", b"data", "server_confirm_session", b"server_confirm_session", "server_error", b"server_error", "server_playback_state", b"server_playback_state", "server_response_animation", b"server_response_animation"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_audio_input", b"client_audio_input", "client_configure_session", b"client_configure_session", "client_interrupt", b"client_interrupt", "client_pause", b"client_pause", "client_resume", b"client_resume", "data", b"data", "server_confirm_session", b"server_confirm_session", "server_error", b"server_error", "server_playback_state", b"server_playback_state", "server_response_animation", b"server_response_animation", "type", b"type"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_data: _TypeAlias = _typing.Literal["client_configure_session", "server_confirm_session", "client_audio_input", "server_error", "server_response_animation", "client_interrupt", "client_pause", "client_resume", "server_playback_state"]  # noqa: Y015
-    _WhichOneofArgType_data: _TypeAlias = _typing.Literal["data", b"data"]  # noqa: Y015
-    def WhichOneof(self, oneof_group: _WhichOneofArgType_data) -> _WhichOneofReturnType_data | None: ...
+    def HasField(self, field_name: typing.Literal["client_audio_input", b"client_audio_input", "client_configure_session", b"client_configure_session", "client_interrupt", b"client_interrupt", "client_pause", b"client_pause", "client_resume", b"client_resume", "data", b"data", "server_confirm_session", b"server_confirm_session", "server_error", b"server_error", "server_playback_state", b"server_playback_state", "server_response_animation", b"server_response_animation"]) -> builtins.bool: ...
+    def ClearField(self, field_name: typing.Literal["client_audio_input", b"client_audio_input", "client_configure_session", b"client_configure_session", "client_interrupt", b"client_interrupt", "client_pause", b"client_pause", "client_resume", b"client_resume", "data", b"data", "server_confirm_session", b"server_confirm_session", "server_error", b"server_error", "server_playback_state", b"server_playback_state", "server_response_animation", b"server_response_animation", "type", b"type"]) -> None: ...
+    def WhichOneof(self, oneof_group: typing.Literal["data", b"data"]) -> typing.Literal["client_configure_session", "server_confirm_session", "client_audio_input", "server_error", "server_response_animation", "client_interrupt", "client_pause", "client_resume", "server_playback_state"] | None: ...
 
-Global___Message: _TypeAlias = Message  # noqa: Y015
+Global___Message: typing_extensions.TypeAlias = Message
