@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 from avatarwire.core.config import SessionConfig, expire_at_seconds
 from avatarwire.core.errors import AvatarError
-from avatarwire.core.events import AnimationFrame, Event, ServerError, SessionClosed
+from avatarwire.core.events import AnimationFrame, Event, ServerError, SessionClosed, SessionReady
 from avatarwire.core.request_ids import RequestIdFactory, official_request_ids
 from avatarwire.core.session import ClientSession
 from avatarwire.core.steps import Timeouts
@@ -97,6 +97,8 @@ CloseCallback = Callable[[], object]
 class Callbacks:
     """The official SDK's callbacks, called in event order, one at a time.
 
+    They start with ``SessionReady``: a failure while opening is raised to the
+    caller of the opening call, and reporting it here too would report it twice.
     ``on_close`` is called exactly once; an exception from any callback is logged
     with its traceback and does not stop the session.
     """
@@ -110,6 +112,7 @@ class Callbacks:
         self.transport_frames = transport_frames
         self.on_error = on_error
         self.on_close = on_close
+        self.ready = False
         self._closed = False
 
     @property
@@ -119,6 +122,10 @@ class Callbacks:
 
     def deliver(self, event: Event) -> None:
         """Call whichever callback this event concerns."""
+        if isinstance(event, SessionReady):
+            self.ready = True
+        if not self.ready:
+            return
         if isinstance(event, AnimationFrame):
             if self.transport_frames is not None:
                 self._call("transport_frames", self.transport_frames, event.data, event.end)
