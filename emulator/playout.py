@@ -1,0 +1,122 @@
+"""Bookkeeping of one request's playout: audio received, keyframes it makes, the
+playout clock (with pauses), and the loudness of each keyframe's audio."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .motion import loudness_level, speech_like_level
+
+#: Consumed audio is trimmed from the buffer once this much piles up.
+_TRIM_THRESHOLD = 64 * 1024
+
+
+@dataclass(slots=True)
+class AudioClock:
+    """How audio bytes map to time: ``units_per_second`` samples (PCM) or bits (Opus)."""
+
+    pcm: bool
+    units_per_second: int
+    keyframes_per_second: int
+
+    def units(self, audio_bytes: int) -> int:
+        """Samples (PCM) or bits (Opus) in ``audio_bytes``."""
+        return audio_bytes // 2 if self.pcm else audio_bytes * 8
+
+    def whole_keyframes(self, units: int) -> int:
+        """Keyframes fully covered by ``units``."""
+        return units * self.keyframes_per_second // self.units_per_second
+
+    def all_keyframes(self, units: int) -> int:
+        """Keyframes touched by ``units`` (the last one may be partial)."""
+        return -(-units * self.keyframes_per_second // self.units_per_second)
+
+    def seconds(self, units: int) -> float:
+        """Playout time of ``units``."""
+        return units / self.units_per_second
+
+
+@dataclass(slots=True)
+class RequestPlayout:
+    """One request from its first audio to its end, drain or interrupt."""
+
+    req_id: str
+    clock: AudioClock
+    keep_audio: bool
+    units: int = 0
+    ended: bool = False
+    interrupted: bool = False
+    finished: bool = False
+    keyframes_sent: int = 0
+    started_at: float | None = None
+    held: float = 0.0
+    paused_at: float | None = None
+    _audio: bytearray = field(default_factory=bytearray, repr=False)
+    _audio_base: int = 0  # byte offset of _audio[0] within the request's audio
+
+    def add_audio(self, audio: bytes, end: bool) -> None:
+        """Take in one audio message."""
+        self.units += self.clock.units(len(audio))
+        if self.keep_audio and self.clock.pcm:
+            self._audio += audio
+        self.ended = self.ended or end
+
+    @property
+    def keyframes_ready(self) -> int:
+        """Keyframes whose audio has fully arrived (all of them once the request ended)."""
+        if self.ended:
+            return self.clock.all_keyframes(self.units)
+        return self.clock.whole_keyframes(self.units)
+
+    @property
+    def keyframes_total(self) -> int | None:
+        """How many keyframes the request makes, once its end arrived."""
+        return self.clock.all_keyframes(self.units) if self.ended else None
+
+    @property
+    def duration(self) -> float:
+        """Seconds of audio received so far."""
+        return self.clock.seconds(self.units)
+
+    def position(self, now: float) -> float:
+        """Seconds played so far (the clock stands still while paused)."""
+        if self.started_at is None:
+            return 0.0
+        until = self.paused_at if self.paused_at is not None else now
+        return max(0.0, until - self.started_at - self.held)
+
+    def due_at(self, position: float) -> float:
+        """When the (unpaused) clock reaches ``position``."""
+        assert self.started_at is not None
+        return self.started_at + self.held + position
+
+    def pause(self, now: float) -> bool:
+        """Hold the clock; ``False`` if it already was held."""
+        if self.paused_at is not None:
+            return False
+        self.paused_at = now
+        return True
+
+    def resume(self, now: float) -> bool:
+        """Release the clock; ``False`` if it was not held."""
+        if self.paused_at is None:
+            return False
+        if self.started_at is not None:
+            self.held += now - max(self.paused_at, self.started_at)
+        self.paused_at = None
+        return True
+
+    def loudness(self, keyframe: int) -> int:
+        """Loudness level of the audio under ``keyframe``."""
+        if not self.clock.pcm or not self.keep_audio:
+            return speech_like_level(keyframe)
+        per_second = self.clock.units_per_second
+        kps = self.clock.keyframes_per_second
+        start = 2 * (keyframe * per_second // kps) - self._audio_base
+        stop = 2 * ((keyframe + 1) * per_second // kps) - self._audio_base
+        level = loudness_level(bytes(self._audio[max(start, 0) : max(stop, 0)]))
+        if start > _TRIM_THRESHOLD:
+            trim = start - (start & 1)
+            del self._audio[:trim]
+            self._audio_base += trim
+        return level

@@ -1,0 +1,385 @@
+"""One ingress session's behaviour: handshake, requests and their playout, interrupts,
+pause / resume, playback states, idle timeout and the session's injected faults."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import deque
+
+from avatarwire.core.server import (
+    AudioReceived,
+    ClientProtocolViolation,
+    ConfigureReceived,
+    InterruptReceived,
+    PauseReceived,
+    ResumeReceived,
+    ServerEvent,
+    ServerState,
+    UnexpectedMessageReceived,
+)
+
+from .faults import Fault, FaultKind, first_of
+from .handshake import CODE_INVALID_ARGUMENT, CODE_UNSET, HandshakeRefusal, negotiate
+from .link import Link
+from .motion import MotionSynthesizer
+from .playout import AudioClock, RequestPlayout
+from .settings import EmulatorSettings
+from .sink import EgressSink, Publisher
+
+PLAYING, PAUSED, ENDED, INTERRUPTED = 1, 2, 3, 4
+CAPABILITY_CONTROL = "playback_control"
+CAPABILITY_STATE = "playback_state"
+
+
+def _seconds_text(seconds: float) -> str:
+    return f"{seconds:g}"
+
+
+class IngressSession:
+    """Answers the events of one upgraded connection; owns its tasks."""
+
+    def __init__(
+        self,
+        link: Link,
+        settings: EmulatorSettings,
+        avatar_id: str,
+        faults: tuple[Fault, ...],
+        sink: EgressSink,
+        motion: MotionSynthesizer,
+    ) -> None:
+        self._link = link
+        self._settings = settings
+        self.avatar_id = avatar_id
+        self._faults = faults
+        self._sink = sink
+        self._motion = motion
+        self.connection_id = ""
+        self._clock: AudioClock | None = None
+        self._egress: str | None = None
+        self._bytes_per_second = 0.0
+        self._publisher: Publisher | None = None
+        self._requests: dict[str, RequestPlayout] = {}
+        self._queue: deque[RequestPlayout] = deque()
+        self._latest: RequestPlayout | None = None
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stalled = first_of(faults, FaultKind.STALL_UPGRADE) is not None
+        self._audio_messages = 0
+        self._messages = 0
+        self._loop = asyncio.get_running_loop()
+        self._last_activity = self._loop.time()
+
+    def __repr__(self) -> str:
+        return f"<IngressSession connection_id={self.connection_id!r} avatar={self.avatar_id!r}>"
+
+    @property
+    def _open(self) -> bool:
+        return self._link.session_open
+
+    # --- events ----------------------------------------------------------------------
+
+    def handle(self, event: ServerEvent) -> None:
+        """React to one event of the core (after the upgrade)."""
+        if self._stalled:
+            return
+        if isinstance(event, ConfigureReceived):
+            self._configure(event)
+        elif isinstance(event, ClientProtocolViolation):
+            if event.close_code is None and event.http_status is None:
+                self._refuse(HandshakeRefusal(CODE_UNSET, event.reason))
+        elif self._link.core.state is ServerState.OPEN:
+            self._handle_session_message(event)
+        self._link.flush()
+
+    def _refuse(self, refusal: HandshakeRefusal) -> None:
+        self._link.core.send_error(refusal.code, refusal.text)
+        self._link.close(1000)
+
+    def _configure(self, configure: ConfigureReceived) -> None:
+        outcome = negotiate(configure, self._settings.rejected_livekit_tokens)
+        if isinstance(outcome, HandshakeRefusal):
+            self._refuse(outcome)
+            return
+        self.connection_id = str(uuid.uuid4())
+        self._egress = outcome.egress
+        self._bytes_per_second = outcome.audio_bytes_per_second
+        pcm = outcome.audio_format == 0
+        self._clock = AudioClock(
+            pcm=pcm,
+            units_per_second=outcome.sample_rate if pcm else max(outcome.bitrate, 1),
+            keyframes_per_second=self._settings.keyframes_per_second,
+        )
+        if outcome.agora is not None:
+            agora = outcome.agora
+            self._publisher = self._sink.open_publisher(
+                "agora",
+                agora.channel_name,
+                connection_id=self.connection_id,
+                publisher_id=agora.publisher_id,
+                uid=agora.uid,
+                token_present=bool(agora.token),
+            )
+        elif outcome.livekit is not None:
+            livekit = outcome.livekit
+            self._publisher = self._sink.open_publisher(
+                "livekit",
+                livekit.room_name,
+                connection_id=self.connection_id,
+                publisher_id=livekit.publisher_id,
+                uid=None,
+                token_present=bool(livekit.api_token or livekit.api_secret),
+            )
+        self._link.core.confirm_session(self.connection_id, self._settings.capabilities)
+        if first_of(self._faults, FaultKind.STALL_CONFIGURE) is not None:
+            self._stalled = True
+            return
+        self._last_activity = self._loop.time()
+        self._tasks.append(asyncio.create_task(self._play_requests()))
+        self._tasks.append(asyncio.create_task(self._watch_idle()))
+
+    def _handle_session_message(self, event: ServerEvent) -> None:
+        self._messages += 1
+        if isinstance(event, AudioReceived):
+            self._take_audio(event)
+        elif isinstance(event, InterruptReceived):
+            self._interrupt(event.req_id, reason="explicit")
+        elif isinstance(event, (PauseReceived, ResumeReceived)):
+            self._pause_or_resume(event.req_id, pause=isinstance(event, PauseReceived))
+        elif isinstance(event, UnexpectedMessageReceived):
+            pass  # unknown types are ignored, as the service does
+        self._inject_runtime_faults(event)
+        self._wake.set()
+
+    def _inject_runtime_faults(self, event: ServerEvent) -> None:
+        if not self._open:
+            return
+        error = first_of(self._faults, FaultKind.SERVER_ERROR)
+        if error is not None and self._messages == error.after:
+            req_id = getattr(event, "req_id", "")
+            self._link.core.send_error(
+                error.code, error.text, req_id=req_id, connection_id=self.connection_id
+            )
+        if not isinstance(event, AudioReceived):
+            return
+        close = first_of(self._faults, FaultKind.CLOSE, FaultKind.DROP)
+        if close is None or self._audio_messages != close.after:
+            return
+        if close.kind is FaultKind.DROP:
+            self._link.flush()
+            self._link.abort()
+        else:
+            self._link.close(close.code, close.text)
+
+    def _take_audio(self, event: AudioReceived) -> None:
+        assert self._clock is not None
+        self._audio_messages += 1
+        self._last_activity = self._loop.time()
+        request = self._requests.get(event.req_id)
+        if not event.req_id:
+            self._runtime_error("audio input needs a req_id")
+            return
+        if self._clock.pcm and len(event.audio) % 2:
+            self._runtime_error("pcm audio must hold whole 16-bit samples", event.req_id)
+            return
+        if request is None:
+            request = RequestPlayout(event.req_id, self._clock, keep_audio=self._egress is None)
+            self._requests[event.req_id] = request
+            self._queue.append(request)
+            self._latest = request
+        elif request.interrupted:
+            return  # audio in flight when the interrupt arrived
+        elif request.ended:
+            self._runtime_error(f"request {event.req_id} already ended", event.req_id)
+            return
+        request.add_audio(event.audio, event.end)
+        if self._publisher is not None:
+            record = self._publisher.request(event.req_id)
+            record.add_audio(event.audio, self._bytes_per_second)
+
+    def _runtime_error(self, text: str, req_id: str = "") -> None:
+        self._link.core.send_error(
+            CODE_INVALID_ARGUMENT, text, req_id=req_id, connection_id=self.connection_id
+        )
+
+    def _target(self, req_id: str) -> RequestPlayout | None:
+        return self._requests.get(req_id) if req_id else self._latest
+
+    def _interrupt(self, req_id: str, *, reason: str) -> None:
+        request = self._target(req_id)
+        if self._publisher is not None:
+            self._publisher.interrupts += 1
+        if request is None or request.finished or request.interrupted:
+            return
+        request.interrupted = True
+        if self._publisher is not None:
+            self._publisher.request(request.req_id).interrupted = True
+        if request.started_at is not None:
+            position = request.position(self._loop.time())
+            self._send_state(request, INTERRUPTED, position, reason)
+
+    def _pause_or_resume(self, req_id: str, *, pause: bool) -> None:
+        if CAPABILITY_CONTROL not in self._settings.capabilities:
+            return
+        request = self._target(req_id)
+        if request is None or request.finished or request.interrupted:
+            return
+        now = self._loop.time()
+        changed = request.pause(now) if pause else request.resume(now)
+        if changed and request.started_at is not None:
+            state = PAUSED if pause else PLAYING
+            self._send_state(request, state, request.position(now), "explicit")
+
+    def _send_state(
+        self, request: RequestPlayout, state: int, position: float, reason: str = ""
+    ) -> None:
+        if CAPABILITY_STATE not in self._settings.capabilities or not self._open:
+            return
+        self._link.core.send_playback_state(
+            request.req_id,
+            state,
+            played_ms=int(position * 1000),
+            reason=reason,
+            connection_id=self.connection_id,
+        )
+
+    # --- playout ---------------------------------------------------------------------
+
+    async def _wait(self, deadline: float | None) -> None:
+        """Sleep until something happens or ``deadline`` (loop time) passes."""
+        self._wake.clear()
+        timer = None if deadline is None else self._loop.call_at(deadline, self._wake.set)
+        try:
+            await self._wake.wait()
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    async def _play_requests(self) -> None:
+        while self._open:
+            if not self._queue:
+                await self._wait(None)
+                continue
+            request = self._queue[0]
+            await self._play(request)
+            self._queue.popleft()
+            request.finished = True
+            self._last_activity = max(self._last_activity, self._loop.time())
+
+    def _held_too_long(self, request: RequestPlayout) -> float | None:
+        """The pause deadline if the request is held; interrupts it once passed."""
+        if request.paused_at is None:
+            return None
+        deadline = request.paused_at + self._settings.pause_timeout
+        if self._loop.time() >= deadline:
+            self._interrupt(request.req_id, reason="pause_timeout")
+            self._link.flush()
+        return deadline
+
+    async def _reach(self, request: RequestPlayout, position: float) -> bool:
+        """Wait until playout reaches ``position`` seconds; ``False`` if interrupted."""
+        while self._open and not request.interrupted:
+            pause_deadline = self._held_too_long(request)
+            if pause_deadline is not None:
+                await self._wait(pause_deadline)
+                continue
+            if not self._settings.realtime:
+                return True
+            due = request.due_at(position)
+            if self._loop.time() >= due:
+                return True
+            await self._wait(due)
+        return False
+
+    async def _play(self, request: RequestPlayout) -> None:
+        request.started_at = self._loop.time()
+        if request.paused_at is not None:
+            request.paused_at = request.started_at
+        self._send_state(request, PLAYING, 0.0)
+        if self._egress is not None and self._open:
+            self._link.core.send_animation(
+                request.req_id, end=False, connection_id=self.connection_id
+            )
+        self._link.flush()
+        per_message = self._settings.keyframes_per_message
+        kps = self._settings.keyframes_per_second
+        while self._open and not request.interrupted:
+            total = request.keyframes_total
+            if total is not None and request.keyframes_sent >= total:
+                break
+            count = min(per_message, request.keyframes_ready - request.keyframes_sent)
+            closing = total is not None and request.keyframes_sent + count == total
+            if count <= 0 or (count < per_message and not closing):
+                pause_deadline = self._held_too_long(request)
+                await self._wait(pause_deadline)
+                continue
+            if not await self._reach(request, request.keyframes_sent / kps):
+                continue
+            await self._emit(request, count, last=closing)
+        if not request.interrupted and await self._reach(request, request.duration):
+            self._finish(request)
+        self._link.flush()
+
+    async def _emit(self, request: RequestPlayout, count: int, *, last: bool) -> None:
+        first = request.keyframes_sent
+        request.keyframes_sent += count
+        if self._publisher is not None:
+            self._publisher.request(request.req_id).keyframes += count
+            return
+        keyframe = self._motion.keyframe
+        animation = b"".join(
+            [keyframe(request.loudness(index), index) for index in range(first, first + count)]
+        )
+        self._link.core.send_animation(
+            request.req_id,
+            end=last,
+            connection_id=self.connection_id,
+            avatar_id=self.avatar_id,
+            animation=animation,
+        )
+        self._link.flush()
+        await self._link.drain()
+
+    def _finish(self, request: RequestPlayout) -> None:
+        if not self._open:
+            return
+        core = self._link.core
+        if self._egress is not None:
+            repeats = 2 if self._settings.repeat_drain_end else 1
+            for _ in range(repeats):
+                core.send_animation(request.req_id, end=True, connection_id=self.connection_id)
+            if self._publisher is not None:
+                self._publisher.request(request.req_id).completed = True
+        elif request.keyframes_total == 0:
+            core.send_animation(
+                request.req_id, end=True, connection_id=self.connection_id, avatar_id=self.avatar_id
+            )
+        self._send_state(request, ENDED, request.duration)
+
+    # --- idle timeout and shutdown ---------------------------------------------------
+
+    async def _watch_idle(self) -> None:
+        idle = self._settings.idle_timeout
+        while self._open:
+            now = self._loop.time()
+            due = self._last_activity + idle
+            if self._queue:
+                await asyncio.sleep(idle)
+            elif now < due:
+                await asyncio.sleep(due - now)
+            else:
+                text = f"no audio input for {_seconds_text(idle)} seconds"
+                self._link.core.send_error(CODE_UNSET, text, connection_id=self.connection_id)
+                self._link.close(1000, "idle timeout")
+                self._wake.set()
+                return
+
+    async def stop(self) -> None:
+        """Cancel this session's tasks and wait for them; mark its egress record closed."""
+        if self._publisher is not None:
+            self._publisher.closed = True
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()

@@ -1,0 +1,76 @@
+"""What an emulator instance accepts and how it behaves: one immutable record."""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from .faults import Fault
+
+DEFAULT_API_KEY = "emulator-api-key"
+DEFAULT_APP_ID = "emulator-app"
+DEFAULT_AVATAR_ID = "emulator-avatar"
+DEFAULT_CAPABILITIES = ("playback_control", "playback_state")
+
+#: Key of :attr:`EmulatorSettings.faults` whose faults apply to every avatar.
+ANY_AVATAR = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class EmulatorSettings:
+    """Credentials, cadence, limits and faults of one emulator.
+
+    ``extra_apps`` maps further API keys to their app ids (tokens are bound to the
+    app of the key that fetched them). ``faults`` maps an avatar id (or
+    :data:`ANY_AVATAR`) to the faults its sessions suffer; avatars named there are
+    known avatars too. ``wall_clock`` gives unix seconds (injectable so token expiry
+    can be tested without waiting).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    api_key: str = DEFAULT_API_KEY
+    app_id: str = DEFAULT_APP_ID
+    avatar_ids: tuple[str, ...] = (DEFAULT_AVATAR_ID,)
+    extra_apps: Mapping[str, str] = field(default_factory=dict)
+    keyframes_per_second: int = 25
+    keyframes_per_message: int = 1
+    realtime: bool = True
+    capabilities: tuple[str, ...] = DEFAULT_CAPABILITIES
+    idle_timeout: float = 60.0
+    pause_timeout: float = 30.0
+    repeat_drain_end: bool = True
+    rejected_livekit_tokens: frozenset[str] = frozenset({"invalid", "invalid-token"})
+    max_message_size: int = 4 * 1024 * 1024
+    faults: Mapping[str, tuple[Fault, ...]] = field(default_factory=dict)
+    ssl_context: ssl.SSLContext | None = None
+    wall_clock: Callable[[], float] = time.time
+
+    def __post_init__(self) -> None:
+        if not self.avatar_ids:
+            raise ValueError("avatar_ids: give at least one avatar id")
+        if self.keyframes_per_second <= 0:
+            raise ValueError(f"keyframes_per_second must be > 0, got {self.keyframes_per_second}")
+        if self.keyframes_per_message <= 0:
+            raise ValueError(f"keyframes_per_message must be > 0, got {self.keyframes_per_message}")
+        if self.idle_timeout <= 0 or self.pause_timeout <= 0:
+            raise ValueError("idle_timeout and pause_timeout must be > 0 seconds")
+
+    @property
+    def apps(self) -> dict[str, str]:
+        """Every accepted API key with the app id it belongs to."""
+        return {**self.extra_apps, self.api_key: self.app_id}
+
+    @property
+    def known_avatars(self) -> frozenset[str]:
+        """Avatar ids the ingress accepts: the configured ones and those given faults."""
+        return frozenset(self.avatar_ids) | {key for key in self.faults if key != ANY_AVATAR}
+
+    def faults_for(self, avatar_id: str | None) -> tuple[Fault, ...]:
+        """Faults that apply to a session of ``avatar_id`` (``None``: instance-wide only)."""
+        shared = self.faults.get(ANY_AVATAR, ())
+        if avatar_id is None or avatar_id == ANY_AVATAR:
+            return shared
+        return shared + self.faults.get(avatar_id, ())
