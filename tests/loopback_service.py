@@ -71,8 +71,6 @@ class LoopbackService:
         self.record = Record()
         self._ssl = ssl_context
         self._changed = threading.Condition()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="loopback-service")
         self._server: asyncio.Server | None = None
         self._handlers: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
         self._stopping = asyncio.Event()
@@ -82,6 +80,8 @@ class LoopbackService:
 
     def start(self) -> LoopbackService:
         """Start serving; returns self once the port is bound."""
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="loopback-service")
         self._thread.start()
         future = asyncio.run_coroutine_threadsafe(self._listen(), self._loop)
         self.port = future.result(timeout=5)

@@ -1,0 +1,367 @@
+"""trio binding: the core driven by trio streams, its reader owned by a nursery.
+
+One reader task feeds the core and delivers events; it lives in the nursery of the
+``async with connect(...)`` block, so nothing outlives the block. Writes go out
+under one FIFO lock (so replies from the reader and the application's audio never
+interleave) and ``send_audio`` waits until the kernel took every byte, so nothing
+piles up on our side (``max_buffered_audio`` has nothing left to bound). Reading
+pauses while more than ``max_queued_events`` events wait to be consumed.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+import trio
+
+from avatarwire.core.config import SessionConfig
+from avatarwire.core.endpoints import Endpoint
+from avatarwire.core.errors import AvatarError
+from avatarwire.core.events import Event, SessionClosed, SessionReady
+from avatarwire.core.requests import RequestStatus
+from avatarwire.core.session import ClientSession, SessionState
+from avatarwire.core.steps import Step, Timeouts, step_failed, step_timed_out
+
+from ._common import (
+    READ_SIZE,
+    Callbacks,
+    CloseCallback,
+    ConnectOptions,
+    ErrorCallback,
+    FrameCallback,
+    new_client_session,
+    new_token_exchange,
+    session_logger,
+    tls_context_for,
+)
+
+__all__ = ["Timeouts", "TrioSession", "connect", "fetch_token", "open_session"]
+
+#: What a stream raises when the connection under it is gone (TLS errors included).
+_STREAM_ERRORS = (OSError, trio.BrokenResourceError, trio.ClosedResourceError)
+
+
+@contextmanager
+def _within(step: Step, seconds: float, origin: str, console: bool) -> Iterator[None]:
+    """Run a step under its time limit; turn its failures into the step's AvatarError."""
+    try:
+        with trio.fail_after(seconds):
+            yield
+    except trio.TooSlowError:
+        raise step_timed_out(step, seconds, origin=origin, console=console) from None
+    except _STREAM_ERRORS as exc:
+        raise step_failed(step, exc, origin=origin, console=console) from None
+
+
+async def _open(endpoint: Endpoint, options: ConnectOptions, *, console: bool) -> trio.abc.Stream:
+    timeouts, origin = options.timeouts, endpoint.origin
+    with _within(Step.TCP_CONNECT, timeouts.tcp_connect, origin, console):
+        tcp = await trio.open_tcp_stream(endpoint.host, endpoint.port)
+    context = tls_context_for(endpoint.secure, options.ssl_context)
+    if context is None:
+        return tcp
+    # https_compatible: a peer that drops TCP without close_notify is an EOF, not an error.
+    tls = trio.SSLStream(tcp, context, server_hostname=endpoint.host, https_compatible=True)
+    try:
+        with _within(Step.TLS, timeouts.tls, origin, console):
+            await tls.do_handshake()
+    except BaseException:
+        await trio.aclose_forcefully(tcp)
+        raise
+    return tls
+
+
+async def fetch_token(config: SessionConfig, options: ConnectOptions | None = None) -> str:
+    """Trade the API key for a session token at the console."""
+    options = options or ConnectOptions()
+    exchange = new_token_exchange(config, options)
+    endpoint = config.console_endpoint
+    stream = await _open(endpoint, options, console=True)
+    try:
+        with _within(Step.TOKEN, options.timeouts.token, endpoint.origin, True):
+            await stream.send_all(exchange.data_to_send())
+            while not exchange.done:
+                exchange.receive_data(bytes(await stream.receive_some(READ_SIZE)))
+    finally:
+        await trio.aclose_forcefully(stream)
+    return exchange.token
+
+
+class TrioSession:
+    """An open session: send audio, interrupt, iterate events, close."""
+
+    def __init__(
+        self,
+        core: ClientSession,
+        stream: trio.abc.Stream,
+        options: ConnectOptions,
+        callbacks: Callbacks,
+    ) -> None:
+        self._core = core
+        self._stream = stream
+        self._options = options
+        self._callbacks = callbacks
+        self._queue_events = not callbacks.any
+        self._origin = core.config.ingress_endpoint.origin
+        self._events: deque[Event] = deque()
+        self._arrived = trio.lowlevel.ParkingLot()  # wakes next_event and the handshake
+        self._room = trio.lowlevel.ParkingLot()  # wakes a reader paused by a full queue
+        self._write_lock = trio.StrictFIFOLock()
+        self._reader = trio.CancelScope()
+        self._closing = False
+        self._ready = False
+        self._last_closed: SessionClosed | None = None
+        self._log = session_logger(None)
+
+    @property
+    def connection_id(self) -> str | None:
+        """The service's id for this session, once ready."""
+        return self._core.connection_id
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What the service announced it can do (``playback_control``, ...)."""
+        return self._core.capabilities
+
+    @property
+    def state(self) -> SessionState:
+        """The core's state."""
+        return self._core.state
+
+    def request(self, req_id: str) -> RequestStatus | None:
+        """Audio sent, frames received and outcome of a recent request."""
+        return self._core.request(req_id)
+
+    # --- bytes -------------------------------------------------------------------------
+
+    async def _read(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The reader task: socket -> core -> events, until closed or cancelled."""
+        try:
+            with self._reader:
+                task_status.started()
+                while self._core.state is not SessionState.CLOSED:
+                    try:
+                        data = bytes(await self._stream.receive_some(READ_SIZE))
+                    except _STREAM_ERRORS:
+                        data = b""
+                    self._take(data)
+                    if not self._write_lock.locked():  # else the writer sends replies too
+                        await self._flush_replies()
+                    limit = self._options.max_queued_events
+                    while len(self._events) > limit and not self._closing:
+                        await self._room.park()
+        finally:  # stopped early (cancelled), the session is over all the same
+            self._take(b"")
+            await trio.aclose_forcefully(self._stream)
+
+    def _take(self, data: bytes | None) -> None:
+        """Feed bytes to the core (``b""``: the connection is gone; ``None``: nothing)
+        and deliver what happened, in order."""
+        if data is not None:
+            self._core.receive_data(data)
+        for event in self._core.events():
+            self._deliver(event)
+        self._arrived.unpark_all()
+
+    def _deliver(self, event: Event) -> None:
+        if isinstance(event, SessionReady):
+            self._ready = True
+            self._log = session_logger(event.connection_id)
+        self._callbacks.deliver(event)
+        if isinstance(event, SessionClosed):
+            self._last_closed = event
+            if event.error is not None:
+                self._log.info("session closed: %s", event.error)
+        if (self._queue_events and not isinstance(event, SessionReady)) or isinstance(
+            event, SessionClosed
+        ):
+            self._events.append(event)
+
+    async def _flush(self, step: Step = Step.SEND) -> None:
+        """Write all the core has queued, also what it queues meanwhile.
+
+        If a write fails or is cancelled, part of a message may be out: the
+        connection is dropped and the session closed, then the step's error raised.
+        """
+        async with self._write_lock:
+            while data := self._core.data_to_send():
+                try:
+                    with _within(step, self._options.timeouts.of(step), self._origin, False):
+                        await self._stream.send_all(data)
+                except BaseException:
+                    await trio.aclose_forcefully(self._stream)
+                    self._take(b"")
+                    raise
+
+    async def _flush_replies(self) -> None:
+        try:
+            await self._flush()
+        except AvatarError as exc:
+            self._log.info("could not write to the service: %s", exc)
+
+    async def _start(self, nursery: trio.Nursery) -> None:
+        timeouts = self._options.timeouts
+        await nursery.start(self._read)
+        try:
+            await self._flush(Step.UPGRADE)
+            with _within(Step.UPGRADE, timeouts.upgrade, self._origin, False):
+                await self._until(lambda: self._core.state is not SessionState.CONNECTING)
+            with _within(Step.HANDSHAKE, timeouts.handshake, self._origin, False):
+                await self._until(lambda: self._ready)
+        except BaseException:
+            self._reader.cancel()
+            await trio.aclose_forcefully(self._stream)
+            raise
+
+    async def _until(self, condition: Callable[[], bool]) -> None:
+        while not condition():
+            if self._last_closed is not None:
+                closed = self._last_closed
+                raise closed.error or AvatarError("the session closed during the handshake")
+            await self._arrived.park()
+
+    # --- what the application calls ---------------------------------------------------
+
+    async def _sent(self, req_id: str) -> str:
+        await self._flush()
+        return req_id
+
+    async def send_audio(
+        self,
+        audio: bytes | bytearray | memoryview,
+        end: bool = False,
+        *,
+        traceparent: str | None = None,
+        tracestate: str | None = None,
+    ) -> str:
+        """Send audio for the current request; waits until the socket took all of it."""
+        core = self._core
+        return await self._sent(
+            core.send_audio(audio, end, traceparent=traceparent, tracestate=tracestate)
+        )
+
+    async def interrupt(self) -> str:
+        """Interrupt the most recent request; returns its req_id."""
+        return await self._sent(self._core.interrupt())
+
+    async def pause(self) -> str:
+        """Hold playout of the most recent request (``playback_control`` only)."""
+        return await self._sent(self._core.pause())
+
+    async def resume(self) -> str:
+        """Resume playout held by :meth:`pause`."""
+        return await self._sent(self._core.resume())
+
+    async def next_event(self) -> Event:
+        """The next event; after the session closed, its ``SessionClosed`` again."""
+        while not self._events:
+            if self._last_closed is not None:
+                return self._last_closed
+            await self._arrived.park()
+        event = self._events.popleft()
+        if len(self._events) <= self._options.max_queued_events // 2:
+            self._room.unpark_all()
+        return event
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Event]:
+        while True:
+            event = await self.next_event()
+            yield event
+            if isinstance(event, SessionClosed):
+                return
+
+    async def close(self) -> None:
+        """Close the session: closing handshake within the close timeout, then the socket.
+
+        Cancelled or timed out, it still reports the close and drops the socket.
+        """
+        self._closing = True
+        self._room.unpark_all()
+        try:
+            if self._core.state is not SessionState.CLOSED:
+                self._core.close()
+                self._take(None)
+                with trio.move_on_after(self._options.timeouts.close):
+                    await self._flush()
+                    await self._until_closed()
+        except AvatarError:
+            pass
+        finally:
+            self._take(b"")  # a no-op once closed
+            self._reader.cancel()
+            await trio.aclose_forcefully(self._stream)
+
+    async def _until_closed(self) -> None:
+        while self._core.state is not SessionState.CLOSED:
+            await self._arrived.park()
+
+
+async def open_session(
+    config: SessionConfig,
+    token: str,
+    options: ConnectOptions | None = None,
+    callbacks: Callbacks | None = None,
+    *,
+    nursery: trio.Nursery,
+) -> TrioSession:
+    """Open the ingress socket with a token and run the handshake; returns a ready session.
+
+    The session's reader runs in ``nursery``; close the session before it exits.
+    """
+    options = options or ConnectOptions()
+    core = new_client_session(config, token, options)
+    stream = await _open(config.ingress_endpoint, options, console=False)
+    session = TrioSession(core, stream, options, callbacks or Callbacks())
+    await session._start(nursery)
+    return session
+
+
+@asynccontextmanager
+async def connect(
+    config: SessionConfig,
+    *,
+    session_token: str | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    timeouts: Timeouts | None = None,
+    transport_frames: FrameCallback | None = None,
+    on_error: ErrorCallback | None = None,
+    on_close: CloseCallback | None = None,
+    **more: Any,
+) -> AsyncIterator[TrioSession]:
+    """Fetch a token, open the socket, run the handshake; close on the way out.
+
+    ``more`` takes the other :class:`ConnectOptions` fields (``expire_at``,
+    ``request_ids``, ``max_queued_events``, ...).
+    """
+    options = ConnectOptions(
+        session_token=session_token,
+        ssl_context=ssl_context,
+        timeouts=timeouts or Timeouts(),
+        **more,
+    )
+    token = options.session_token or await fetch_token(config, options)
+    callbacks = Callbacks(transport_frames, on_error, on_close)
+    # Errors leave the nursery before they are raised, so callers catch an AvatarError
+    # (or their own exception), not an exception group; cancellation goes through it.
+    failure: Exception | None = None
+    async with trio.open_nursery() as nursery:
+        try:
+            session = await open_session(config, token, options, callbacks, nursery=nursery)
+        except Exception as exc:
+            failure = exc
+        else:
+            try:
+                yield session
+            except Exception as exc:
+                failure = exc
+            finally:
+                await session.close()
+    if failure is not None:
+        raise failure
