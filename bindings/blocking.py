@@ -1,0 +1,500 @@
+"""Blocking binding: the core driven by plain sockets in the caller's thread, no threads.
+
+Every call pumps the socket itself (``selectors`` + ``time.monotonic`` deadlines):
+what the core queued is written, what arrives is fed to the core. ``send_audio``
+waits while more than ``max_buffered_audio`` bytes are unsent, reading meanwhile so
+the server's frames never back up; reading pauses while more than
+``max_queued_events`` events wait to be consumed. Callbacks run in the caller's
+thread, inside whichever call is pumping. A session belongs to one thread.
+"""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import ssl
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from avatarwire.core.config import SessionConfig
+from avatarwire.core.endpoints import Endpoint
+from avatarwire.core.errors import AvatarError, LocalProtocolError
+from avatarwire.core.events import Event, SessionClosed, SessionReady
+from avatarwire.core.requests import RequestStatus
+from avatarwire.core.session import ClientSession, SessionState
+from avatarwire.core.steps import Step, Timeouts, step_failed, step_timed_out
+
+from ._common import (
+    READ_SIZE,
+    Callbacks,
+    CloseCallback,
+    ConnectOptions,
+    ErrorCallback,
+    FrameCallback,
+    new_client_session,
+    new_token_exchange,
+    session_logger,
+    tls_context_for,
+)
+
+__all__ = ["BlockingSession", "Timeouts", "connect", "fetch_token", "open_session"]
+
+#: Reads a call makes of what is already waiting, before it goes on without waiting.
+_READS_PER_CALL = 16
+
+
+def _remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+def _waits_for(would_block: OSError, usual: int) -> int:
+    """What a would-block socket call waits for: TLS may need the other direction first."""
+    if isinstance(would_block, ssl.SSLWantReadError):
+        return selectors.EVENT_READ
+    return selectors.EVENT_WRITE if isinstance(would_block, ssl.SSLWantWriteError) else usual
+
+
+class _Wire:
+    """A connected non-blocking socket (TLS or not) with its unsent bytes."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._selector = selectors.DefaultSelector()
+        sock.setblocking(False)
+        self._selector.register(sock, selectors.EVENT_READ)
+        self.sock = sock
+        self.outgoing = bytearray()
+        self.lost = False
+        self.closed = False
+        # What the last would-block send / recv waits for (TLS may need the other one).
+        self._send_waits_for = selectors.EVENT_WRITE
+        self._recv_waits_for = selectors.EVENT_READ
+
+    def exchange(self, read: bool, timeout: float | None) -> bytes | None:
+        """Send what can go and read what came, waiting at most ``timeout`` if neither can
+        happen at once; the bytes read (``b""``: the connection is gone) or ``None``."""
+        sent = self._send()
+        data = self._recv() if read else None
+        if data is None and not sent and timeout != 0 and not self.lost:
+            events = (self._recv_waits_for if read else 0) | (
+                self._send_waits_for if self.outgoing else 0
+            )
+            if events:
+                self._selector.modify(self.sock, events)
+                self._selector.select(timeout)
+                self._send()
+                data = self._recv() if read else None
+        return b"" if self.lost and read else data
+
+    def _send(self) -> bool:
+        if not self.outgoing or self.lost:
+            return False
+        try:
+            sent = self.sock.send(self.outgoing)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError) as exc:
+            self._send_waits_for = _waits_for(exc, selectors.EVENT_WRITE)
+            return False
+        except OSError:
+            self.lost = True
+            self.outgoing.clear()
+            return False
+        del self.outgoing[:sent]
+        self._send_waits_for = selectors.EVENT_WRITE
+        return sent > 0
+
+    def _recv(self) -> bytes | None:
+        if self.lost:
+            return b""
+        try:
+            data = self.sock.recv(READ_SIZE)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError) as exc:
+            self._recv_waits_for = _waits_for(exc, selectors.EVENT_READ)
+            return None
+        except OSError:
+            data = b""
+        self._recv_waits_for = selectors.EVENT_READ
+        self.lost = not data
+        return data
+
+    def close(self) -> None:
+        """Release the socket and the selector (idempotent)."""
+        if not self.closed:
+            self.closed = True
+            self._selector.close()
+            self.sock.close()
+
+
+def _connect_tcp(endpoint: Endpoint, seconds: float, console: bool) -> socket.socket:
+    """Like ``socket.create_connection`` with one deadline for all addresses, and no
+    socket left behind whatever interrupts it (Ctrl-C included)."""
+    origin, deadline = endpoint.origin, time.monotonic() + seconds
+    try:
+        addresses = socket.getaddrinfo(endpoint.host, endpoint.port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise step_failed(Step.TCP_CONNECT, exc, origin=origin, console=console) from None
+    failure: OSError = OSError("no address")
+    for family, kind, proto, _, address in addresses:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(remaining)
+            sock.connect(address)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return sock
+        except TimeoutError:
+            sock.close()
+            raise step_timed_out(
+                Step.TCP_CONNECT, seconds, origin=origin, console=console
+            ) from None
+        except OSError as exc:
+            sock.close()
+            failure = exc
+        except BaseException:
+            sock.close()
+            raise
+    else:
+        raise step_failed(Step.TCP_CONNECT, failure, origin=origin, console=console)
+    raise step_timed_out(Step.TCP_CONNECT, seconds, origin=origin, console=console)
+
+
+def _open(endpoint: Endpoint, options: ConnectOptions, *, console: bool) -> _Wire:
+    """TCP, then TLS when the endpoint is secure, each under its timeout."""
+    timeouts, origin = options.timeouts, endpoint.origin
+    sock = _connect_tcp(endpoint, timeouts.tcp_connect, console)
+    try:
+        context = tls_context_for(endpoint.secure, options.ssl_context)
+        if context is not None:
+            tls = context.wrap_socket(
+                sock, server_hostname=endpoint.host, do_handshake_on_connect=False
+            )
+            sock = tls
+            tls.settimeout(timeouts.tls)
+            try:
+                tls.do_handshake()
+            except TimeoutError:
+                raise step_timed_out(
+                    Step.TLS, timeouts.tls, origin=origin, console=console
+                ) from None
+            except OSError as exc:
+                raise step_failed(Step.TLS, exc, origin=origin, console=console) from None
+        return _Wire(sock)
+    except BaseException:
+        sock.close()
+        raise
+
+
+def fetch_token(config: SessionConfig, options: ConnectOptions | None = None) -> str:
+    """Trade the API key for a session token at the console."""
+    options = options or ConnectOptions()
+    exchange = new_token_exchange(config, options)
+    endpoint, seconds = config.console_endpoint, options.timeouts.token
+    wire = _open(endpoint, options, console=True)
+    try:
+        wire.outgoing += exchange.data_to_send()
+        deadline = time.monotonic() + seconds
+        while not exchange.done:
+            remaining = _remaining(deadline)
+            if remaining == 0:
+                raise step_timed_out(Step.TOKEN, seconds, origin=endpoint.origin, console=True)
+            data = wire.exchange(True, remaining)
+            if data is not None:
+                exchange.receive_data(data)
+    finally:
+        wire.close()
+    return exchange.token
+
+
+class BlockingSession:
+    """An open session: send audio, interrupt, iterate events, close."""
+
+    def __init__(self, core: ClientSession, options: ConnectOptions, callbacks: Callbacks) -> None:
+        self._core = core
+        self._options = options
+        self._callbacks = callbacks
+        self._queue_events = not callbacks.any
+        self._events: deque[Event] = deque()
+        self._reading_paused = False
+        self._wire: _Wire | None = None
+        self._log = session_logger(None)
+        self._closed: SessionClosed | None = None
+        self._last_closed: SessionClosed | None = None
+
+    @property
+    def connection_id(self) -> str | None:
+        """The service's id for this session, once ready."""
+        return self._core.connection_id
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What the service announced it can do (``playback_control``, ...)."""
+        return self._core.capabilities
+
+    @property
+    def state(self) -> SessionState:
+        """The core's state."""
+        return self._core.state
+
+    def request(self, req_id: str) -> RequestStatus | None:
+        """Audio sent, frames received and outcome of a recent request."""
+        return self._core.request(req_id)
+
+    # --- bytes -------------------------------------------------------------------------
+
+    def _on_data(self, data: bytes) -> None:
+        self._core.receive_data(data)
+        self._write_now()
+        for event in self._core.events():
+            self._deliver(event)
+        if self._core.state is SessionState.CLOSED:
+            self._drop_socket()
+
+    def _deliver(self, event: Event) -> None:
+        if isinstance(event, SessionReady):
+            self._log = session_logger(event.connection_id)
+        self._callbacks.deliver(event)
+        if isinstance(event, SessionClosed):
+            self._closed = event
+            if event.error is not None:
+                self._log.info("session closed: %s", event.error)
+        if self._queue_events or isinstance(event, (SessionReady, SessionClosed)):
+            self._events.append(event)
+            if len(self._events) > self._options.max_queued_events:
+                self._reading_paused = True
+
+    def _write_now(self) -> None:
+        data = self._core.data_to_send()
+        if data and self._wire is not None and not self._wire.closed:
+            self._wire.outgoing += data
+
+    def _pump(self, timeout: float | None, read: bool) -> bool:
+        """One round of I/O, waiting at most ``timeout``; whether bytes were read."""
+        wire = self._wire
+        if wire is None or wire.closed:
+            return False
+        self._write_now()
+        data = wire.exchange(read, timeout)
+        if data is not None:
+            self._on_data(data)
+        return data is not None
+
+    def _pump_until(
+        self, done: Callable[[], bool], deadline: float | None, *, idle: bool = False
+    ) -> bool:
+        """Pump until ``done()`` (True) or the deadline (False). With reading paused and
+        nothing unsent no byte can move: ``idle`` callers get False, others are told why."""
+        while not done():
+            wire = self._wire
+            if wire is None or wire.closed:
+                return done()
+            reading = not self._reading_paused or self._core.state is SessionState.CLOSING
+            if not reading and not wire.outgoing:
+                if idle:
+                    return False
+                raise LocalProtocolError(
+                    f"{len(self._events)} events wait unread (max_queued_events); "
+                    "take them with next_event() or pass callbacks"
+                )
+            self._pump(_remaining(deadline), reading)
+            if deadline is not None and time.monotonic() >= deadline:
+                return done()
+        return True
+
+    def _within(self, step: Step, done: Callable[[], bool]) -> None:
+        seconds = self._options.timeouts.of(step)
+        if not self._pump_until(done, time.monotonic() + seconds):
+            origin = self._core.config.ingress_endpoint.origin
+            raise step_timed_out(step, seconds, origin=origin, console=False)
+
+    def _flush(self) -> None:
+        """Write what the core queued, read what already came; wait while too much is unsent."""
+        for _ in range(_READS_PER_CALL):
+            if not self._pump(0, not self._reading_paused):
+                break
+        wire, limit = self._wire, self._options.max_buffered_audio
+        if wire is not None:
+            self._within(Step.SEND, lambda: wire.closed or len(wire.outgoing) <= limit)
+
+    def _start(self, endpoint: Endpoint) -> None:
+        self._wire = _open(endpoint, self._options, console=False)
+        try:
+            self._write_now()
+            self._within(Step.UPGRADE, lambda: self._core.state is not SessionState.CONNECTING)
+            self._within(Step.HANDSHAKE, lambda: bool(self._events))
+            event = self._take_event()
+            if isinstance(event, SessionClosed):
+                raise event.error or AvatarError("the session closed during the handshake")
+        except BaseException:
+            self._abort()
+            raise
+
+    def _drop_socket(self) -> None:
+        wire = self._wire
+        if wire is not None and not wire.closed:
+            wire.exchange(False, 0)  # a last non-blocking try for the close frame
+            wire.close()
+
+    def _abort(self) -> None:
+        """Drop the socket now, without the closing handshake; the session reports closed."""
+        try:
+            if self._core.state is not SessionState.CLOSED:
+                self._core.close()
+                self._on_data(b"")
+        finally:
+            self._drop_socket()
+
+    # --- what the application calls ---------------------------------------------------
+
+    def send_audio(
+        self,
+        audio: bytes | bytearray | memoryview,
+        end: bool = False,
+        *,
+        traceparent: str | None = None,
+        tracestate: str | None = None,
+    ) -> str:
+        """Send audio for the current request; waits while too much is unsent."""
+        req_id = self._core.send_audio(audio, end, traceparent=traceparent, tracestate=tracestate)
+        self._flush()
+        return req_id
+
+    def interrupt(self) -> str:
+        """Interrupt the most recent request; returns its req_id."""
+        req_id = self._core.interrupt()
+        self._flush()
+        return req_id
+
+    def pause(self) -> str:
+        """Hold playout of the most recent request (``playback_control`` only)."""
+        req_id = self._core.pause()
+        self._flush()
+        return req_id
+
+    def resume(self) -> str:
+        """Resume playout held by :meth:`pause`."""
+        req_id = self._core.resume()
+        self._flush()
+        return req_id
+
+    def _take_event(self) -> Event:
+        event = self._events.popleft()
+        if isinstance(event, SessionClosed):
+            self._last_closed = event
+        if self._reading_paused and len(self._events) <= self._options.max_queued_events // 2:
+            self._reading_paused = False
+        return event
+
+    def next_event(self, timeout: float | None = None) -> Event:
+        """The next event, waiting at most ``timeout`` seconds (then ``TimeoutError``);
+        after the session closed, its ``SessionClosed`` again."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._pump_until(
+            lambda: bool(self._events) or self._last_closed is not None, deadline
+        ):
+            raise TimeoutError(f"no event within {timeout} s")
+        if self._events:
+            return self._take_event()
+        assert self._last_closed is not None
+        return self._last_closed
+
+    def __iter__(self) -> Iterator[Event]:
+        while True:
+            event = self.next_event()
+            yield event
+            if isinstance(event, SessionClosed):
+                return
+
+    def wait(self, seconds: float) -> None:
+        """Keep the socket moving (and callbacks coming) for ``seconds``: a pacing sleep."""
+        deadline = time.monotonic() + seconds
+        self._pump_until(lambda: False, deadline, idle=True)
+        remaining = _remaining(deadline)
+        if remaining:
+            time.sleep(remaining)
+
+    def wait_for_request(self, req_id: str, timeout: float | None = None) -> RequestStatus:
+        """Pump until a request finished (or the session closed); ``TimeoutError`` after
+        ``timeout``. Queued events stay queued."""
+        status = self._core.request(req_id)
+        if status is None:
+            raise LocalProtocolError(f"no request {req_id!r} in this session")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._pump_until(lambda: status.finished or self._closed is not None, deadline):
+            raise TimeoutError(f"request {req_id} did not finish within {timeout} s")
+        return status
+
+    def run_until_closed(self, timeout: float | None = None) -> SessionClosed:
+        """Pump until the session is over (the server closed it, or :meth:`close`);
+        ``TimeoutError`` after ``timeout``. Queued events stay queued."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._pump_until(lambda: self._closed is not None, deadline):
+            raise TimeoutError(f"the session did not close within {timeout} s")
+        assert self._closed is not None
+        return self._closed
+
+    def close(self) -> None:
+        """Close the session: closing handshake within the close timeout, then the socket."""
+        try:
+            if self._core.state is not SessionState.CLOSED:
+                self._core.close()
+                self._write_now()
+                for event in self._core.events():
+                    self._deliver(event)
+                deadline = time.monotonic() + self._options.timeouts.close
+                self._pump_until(lambda: self._core.state is SessionState.CLOSED, deadline)
+        finally:
+            self._abort()
+
+
+def open_session(
+    config: SessionConfig,
+    token: str,
+    options: ConnectOptions | None = None,
+    callbacks: Callbacks | None = None,
+) -> BlockingSession:
+    """Open the ingress socket with a token and run the handshake; returns a ready session."""
+    options = options or ConnectOptions()
+    session = BlockingSession(
+        new_client_session(config, token, options), options, callbacks or Callbacks()
+    )
+    session._start(config.ingress_endpoint)
+    return session
+
+
+@contextmanager
+def connect(
+    config: SessionConfig,
+    *,
+    session_token: str | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    timeouts: Timeouts | None = None,
+    transport_frames: FrameCallback | None = None,
+    on_error: ErrorCallback | None = None,
+    on_close: CloseCallback | None = None,
+    **more: Any,
+) -> Iterator[BlockingSession]:
+    """Fetch a token, open the socket, run the handshake; close on the way out.
+
+    ``more`` takes the other :class:`ConnectOptions` fields (``expire_at``,
+    ``request_ids``, ``max_buffered_audio``, ...). On Ctrl-C (any exception that is
+    not an ``Exception``) the socket is dropped at once, without the closing handshake.
+    """
+    options = ConnectOptions(
+        session_token=session_token,
+        ssl_context=ssl_context,
+        timeouts=timeouts or Timeouts(),
+        **more,
+    )
+    token = options.session_token or fetch_token(config, options)
+    session = open_session(config, token, options, Callbacks(transport_frames, on_error, on_close))
+    try:
+        yield session
+    except BaseException as exc:
+        if not isinstance(exc, Exception):
+            session._abort()
+        raise
+    finally:
+        session.close()
