@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 from avatarwire.core.config import SessionConfig
 from avatarwire.core.endpoints import Endpoint
-from avatarwire.core.errors import AvatarError
-from avatarwire.core.events import Event, SessionClosed, SessionReady
-from avatarwire.core.requests import RequestStatus
+from avatarwire.core.events import Event, SessionClosed
 from avatarwire.core.session import ClientSession, SessionState
 from avatarwire.core.steps import Step, Timeouts, step_failed, step_timed_out
 
+from ._base import SessionBase
 from ._common import (
     Callbacks,
     CloseCallback,
@@ -31,7 +29,6 @@ from ._common import (
     FrameCallback,
     new_client_session,
     new_token_exchange,
-    session_logger,
     tls_context_for,
 )
 
@@ -127,66 +124,27 @@ async def fetch_token(config: SessionConfig, options: ConnectOptions | None = No
     return exchange.token
 
 
-class AsyncSession:
+class AsyncSession(SessionBase):
     """An open session: send audio, interrupt, iterate events, close."""
 
     def __init__(self, core: ClientSession, options: ConnectOptions, callbacks: Callbacks) -> None:
-        self._core = core
-        self._options = options
-        self._callbacks = callbacks
-        self._queue_events = not callbacks.any
-        self._events: deque[Event] = deque()
+        super().__init__(core, options, callbacks)
         self._wakeup = asyncio.Event()
-        self._closed = asyncio.Event()
         self._reading_paused = False
         self._wire = _Wire(self._on_data)
-        self._log = session_logger(None)
-        self._last_closed: SessionClosed | None = None
-
-    @property
-    def connection_id(self) -> str | None:
-        """The service's id for this session, once ready."""
-        return self._core.connection_id
-
-    @property
-    def capabilities(self) -> frozenset[str]:
-        """What the service announced it can do (``playback_control``, ...)."""
-        return self._core.capabilities
-
-    @property
-    def state(self) -> SessionState:
-        """The core's state."""
-        return self._core.state
-
-    def request(self, req_id: str) -> RequestStatus | None:
-        """Audio sent, frames received and outcome of a recent request."""
-        return self._core.request(req_id)
 
     # --- bytes -------------------------------------------------------------------------
 
     def _on_data(self, data: bytes) -> None:
         self._core.receive_data(data)
         self._write_now()
-        for event in self._core.events():
-            self._deliver(event)
+        self._deliver_core_events()
+        if self._queue_full and not self._reading_paused:
+            self._pause_reading(True)
         self._wakeup.set()
         transport = self._wire.transport
         if self._core.state is SessionState.CLOSED and transport is not None:
             transport.close()
-
-    def _deliver(self, event: Event) -> None:
-        if isinstance(event, SessionReady):
-            self._log = session_logger(event.connection_id)
-        self._callbacks.deliver(event)
-        if isinstance(event, SessionClosed):
-            self._closed.set()
-            if event.error is not None:
-                self._log.info("session closed: %s", event.error)
-        if self._queue_events or isinstance(event, (SessionReady, SessionClosed)):
-            self._events.append(event)
-            self._wakeup.set()
-            if len(self._events) > self._options.max_queued_events and not self._reading_paused:
-                self._pause_reading(True)
 
     def _pause_reading(self, pause: bool) -> None:
         transport = self._wire.transport
@@ -216,25 +174,16 @@ class AsyncSession:
         try:
             upgraded = self._until(lambda: self._core.state is not SessionState.CONNECTING)
             await _within(Step.UPGRADE, timeouts.upgrade, origin, upgraded, False)
-            await _within(
-                Step.HANDSHAKE, timeouts.handshake, origin, self._next_setup_event(), False
-            )
+            confirmed = self._until(self._handshake_done)
+            await _within(Step.HANDSHAKE, timeouts.handshake, origin, confirmed, False)
         except BaseException:
             transport.abort()
             raise
 
     async def _until(self, condition: Callable[[], bool]) -> None:
-        while not condition() and not self._closed.is_set():
+        while not condition() and self._core.state is not SessionState.CLOSED:
             self._wakeup.clear()
             await self._wakeup.wait()
-
-    async def _next_setup_event(self) -> None:
-        while True:
-            event = await self.next_event()
-            if isinstance(event, SessionReady):
-                return
-            if isinstance(event, SessionClosed):
-                raise event.error or AvatarError("the session closed during the handshake")
 
     # --- what the application calls ---------------------------------------------------
 
@@ -271,15 +220,10 @@ class AsyncSession:
 
     async def next_event(self) -> Event:
         """The next event; after the session closed, its ``SessionClosed`` again."""
-        while not self._events:
-            if self._closed.is_set() and self._last_closed is not None:
-                return self._last_closed
+        while (event := self._take_event()) is None:
             self._wakeup.clear()
             await self._wakeup.wait()
-        event = self._events.popleft()
-        if isinstance(event, SessionClosed):
-            self._last_closed = event
-        if self._reading_paused and len(self._events) <= self._options.max_queued_events // 2:
+        if self._reading_paused and self._queue_has_room:
             self._pause_reading(False)
         return event
 
@@ -300,15 +244,15 @@ class AsyncSession:
             if self._core.state is not SessionState.CLOSED:
                 self._core.close()
                 self._write_now()
-                for event in self._core.events():
-                    self._deliver(event)
+                self._deliver_core_events()
                 seconds = self._options.timeouts.close
-                await asyncio.wait_for(self._closed.wait(), seconds)
+                closed = self._until(lambda: self._closed is not None)
+                await asyncio.wait_for(closed, seconds)
         except (asyncio.TimeoutError, OSError):
             self._on_data(b"")
         finally:
             if transport is not None:
-                transport.abort() if not self._closed.is_set() else transport.close()
+                transport.abort() if self._closed is None else transport.close()
 
 
 async def open_session(

@@ -14,19 +14,19 @@ import selectors
 import socket
 import ssl
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from avatarwire.core.config import SessionConfig
 from avatarwire.core.endpoints import Endpoint
-from avatarwire.core.errors import AvatarError, LocalProtocolError
-from avatarwire.core.events import Event, SessionClosed, SessionReady
+from avatarwire.core.errors import LocalProtocolError
+from avatarwire.core.events import Event, SessionClosed
 from avatarwire.core.requests import RequestStatus
 from avatarwire.core.session import ClientSession, SessionState
 from avatarwire.core.steps import Step, Timeouts, step_failed, step_timed_out
 
+from ._base import SessionBase
 from ._common import (
     READ_SIZE,
     Callbacks,
@@ -36,7 +36,6 @@ from ._common import (
     FrameCallback,
     new_client_session,
     new_token_exchange,
-    session_logger,
     tls_context_for,
 )
 
@@ -208,62 +207,24 @@ def fetch_token(config: SessionConfig, options: ConnectOptions | None = None) ->
     return exchange.token
 
 
-class BlockingSession:
+class BlockingSession(SessionBase):
     """An open session: send audio, interrupt, iterate events, close."""
 
     def __init__(self, core: ClientSession, options: ConnectOptions, callbacks: Callbacks) -> None:
-        self._core = core
-        self._options = options
-        self._callbacks = callbacks
-        self._queue_events = not callbacks.any
-        self._events: deque[Event] = deque()
+        super().__init__(core, options, callbacks)
         self._reading_paused = False
         self._wire: _Wire | None = None
-        self._log = session_logger(None)
-        self._closed: SessionClosed | None = None
-        self._last_closed: SessionClosed | None = None
-
-    @property
-    def connection_id(self) -> str | None:
-        """The service's id for this session, once ready."""
-        return self._core.connection_id
-
-    @property
-    def capabilities(self) -> frozenset[str]:
-        """What the service announced it can do (``playback_control``, ...)."""
-        return self._core.capabilities
-
-    @property
-    def state(self) -> SessionState:
-        """The core's state."""
-        return self._core.state
-
-    def request(self, req_id: str) -> RequestStatus | None:
-        """Audio sent, frames received and outcome of a recent request."""
-        return self._core.request(req_id)
 
     # --- bytes -------------------------------------------------------------------------
 
     def _on_data(self, data: bytes) -> None:
         self._core.receive_data(data)
         self._write_now()
-        for event in self._core.events():
-            self._deliver(event)
+        self._deliver_core_events()
+        if self._queue_full:
+            self._reading_paused = True
         if self._core.state is SessionState.CLOSED:
             self._drop_socket()
-
-    def _deliver(self, event: Event) -> None:
-        if isinstance(event, SessionReady):
-            self._log = session_logger(event.connection_id)
-        self._callbacks.deliver(event)
-        if isinstance(event, SessionClosed):
-            self._closed = event
-            if event.error is not None:
-                self._log.info("session closed: %s", event.error)
-        if self._queue_events or isinstance(event, (SessionReady, SessionClosed)):
-            self._events.append(event)
-            if len(self._events) > self._options.max_queued_events:
-                self._reading_paused = True
 
     def _write_now(self) -> None:
         data = self._core.data_to_send()
@@ -323,10 +284,7 @@ class BlockingSession:
         try:
             self._write_now()
             self._within(Step.UPGRADE, lambda: self._core.state is not SessionState.CONNECTING)
-            self._within(Step.HANDSHAKE, lambda: bool(self._events))
-            event = self._take_event()
-            if isinstance(event, SessionClosed):
-                raise event.error or AvatarError("the session closed during the handshake")
+            self._within(Step.HANDSHAKE, self._handshake_done)
         except BaseException:
             self._abort()
             raise
@@ -379,26 +337,17 @@ class BlockingSession:
         self._flush()
         return req_id
 
-    def _take_event(self) -> Event:
-        event = self._events.popleft()
-        if isinstance(event, SessionClosed):
-            self._last_closed = event
-        if self._reading_paused and len(self._events) <= self._options.max_queued_events // 2:
-            self._reading_paused = False
-        return event
-
     def next_event(self, timeout: float | None = None) -> Event:
         """The next event, waiting at most ``timeout`` seconds (then ``TimeoutError``);
         after the session closed, its ``SessionClosed`` again."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        if not self._pump_until(
-            lambda: bool(self._events) or self._last_closed is not None, deadline
-        ):
+        if not self._pump_until(lambda: bool(self._events) or self._closed is not None, deadline):
             raise TimeoutError(f"no event within {timeout} s")
-        if self._events:
-            return self._take_event()
-        assert self._last_closed is not None
-        return self._last_closed
+        event = self._take_event()
+        assert event is not None
+        if self._reading_paused and self._queue_has_room:
+            self._reading_paused = False
+        return event
 
     def __iter__(self) -> Iterator[Event]:
         while True:
@@ -441,8 +390,7 @@ class BlockingSession:
             if self._core.state is not SessionState.CLOSED:
                 self._core.close()
                 self._write_now()
-                for event in self._core.events():
-                    self._deliver(event)
+                self._deliver_core_events()
                 deadline = time.monotonic() + self._options.timeouts.close
                 self._pump_until(lambda: self._core.state is SessionState.CLOSED, deadline)
         finally:

@@ -11,7 +11,6 @@ pauses while more than ``max_queued_events`` events wait to be consumed.
 from __future__ import annotations
 
 import ssl
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -21,11 +20,11 @@ import trio
 from avatarwire.core.config import SessionConfig
 from avatarwire.core.endpoints import Endpoint
 from avatarwire.core.errors import AvatarError
-from avatarwire.core.events import Event, SessionClosed, SessionReady
-from avatarwire.core.requests import RequestStatus
+from avatarwire.core.events import Event, SessionClosed
 from avatarwire.core.session import ClientSession, SessionState
 from avatarwire.core.steps import Step, Timeouts, step_failed, step_timed_out
 
+from ._base import SessionBase
 from ._common import (
     READ_SIZE,
     Callbacks,
@@ -35,7 +34,6 @@ from ._common import (
     FrameCallback,
     new_client_session,
     new_token_exchange,
-    session_logger,
     tls_context_for,
 )
 
@@ -91,7 +89,7 @@ async def fetch_token(config: SessionConfig, options: ConnectOptions | None = No
     return exchange.token
 
 
-class TrioSession:
+class TrioSession(SessionBase):
     """An open session: send audio, interrupt, iterate events, close."""
 
     def __init__(
@@ -101,40 +99,14 @@ class TrioSession:
         options: ConnectOptions,
         callbacks: Callbacks,
     ) -> None:
-        self._core = core
+        super().__init__(core, options, callbacks)
         self._stream = stream
-        self._options = options
-        self._callbacks = callbacks
-        self._queue_events = not callbacks.any
         self._origin = core.config.ingress_endpoint.origin
-        self._events: deque[Event] = deque()
         self._arrived = trio.lowlevel.ParkingLot()  # wakes next_event and the handshake
         self._room = trio.lowlevel.ParkingLot()  # wakes a reader paused by a full queue
         self._write_lock = trio.StrictFIFOLock()
         self._reader = trio.CancelScope()
         self._closing = False
-        self._ready = False
-        self._last_closed: SessionClosed | None = None
-        self._log = session_logger(None)
-
-    @property
-    def connection_id(self) -> str | None:
-        """The service's id for this session, once ready."""
-        return self._core.connection_id
-
-    @property
-    def capabilities(self) -> frozenset[str]:
-        """What the service announced it can do (``playback_control``, ...)."""
-        return self._core.capabilities
-
-    @property
-    def state(self) -> SessionState:
-        """The core's state."""
-        return self._core.state
-
-    def request(self, req_id: str) -> RequestStatus | None:
-        """Audio sent, frames received and outcome of a recent request."""
-        return self._core.request(req_id)
 
     # --- bytes -------------------------------------------------------------------------
 
@@ -151,8 +123,7 @@ class TrioSession:
                     self._take(data)
                     if not self._write_lock.locked():  # else the writer sends replies too
                         await self._flush_replies()
-                    limit = self._options.max_queued_events
-                    while len(self._events) > limit and not self._closing:
+                    while self._queue_full and not self._closing:
                         await self._room.park()
         finally:  # stopped early (cancelled), the session is over all the same
             self._take(b"")
@@ -163,23 +134,8 @@ class TrioSession:
         and deliver what happened, in order."""
         if data is not None:
             self._core.receive_data(data)
-        for event in self._core.events():
-            self._deliver(event)
+        self._deliver_core_events()
         self._arrived.unpark_all()
-
-    def _deliver(self, event: Event) -> None:
-        if isinstance(event, SessionReady):
-            self._ready = True
-            self._log = session_logger(event.connection_id)
-        self._callbacks.deliver(event)
-        if isinstance(event, SessionClosed):
-            self._last_closed = event
-            if event.error is not None:
-                self._log.info("session closed: %s", event.error)
-        if (self._queue_events and not isinstance(event, SessionReady)) or isinstance(
-            event, SessionClosed
-        ):
-            self._events.append(event)
 
     async def _flush(self, step: Step = Step.SEND) -> None:
         """Write all the core has queued, also what it queues meanwhile.
@@ -211,7 +167,7 @@ class TrioSession:
             with _within(Step.UPGRADE, timeouts.upgrade, self._origin, False):
                 await self._until(lambda: self._core.state is not SessionState.CONNECTING)
             with _within(Step.HANDSHAKE, timeouts.handshake, self._origin, False):
-                await self._until(lambda: self._ready)
+                await self._until(self._handshake_done)
         except BaseException:
             self._reader.cancel()
             await trio.aclose_forcefully(self._stream)
@@ -219,9 +175,6 @@ class TrioSession:
 
     async def _until(self, condition: Callable[[], bool]) -> None:
         while not condition():
-            if self._last_closed is not None:
-                closed = self._last_closed
-                raise closed.error or AvatarError("the session closed during the handshake")
             await self._arrived.park()
 
     # --- what the application calls ---------------------------------------------------
@@ -258,12 +211,9 @@ class TrioSession:
 
     async def next_event(self) -> Event:
         """The next event; after the session closed, its ``SessionClosed`` again."""
-        while not self._events:
-            if self._last_closed is not None:
-                return self._last_closed
+        while (event := self._take_event()) is None:
             await self._arrived.park()
-        event = self._events.popleft()
-        if len(self._events) <= self._options.max_queued_events // 2:
+        if self._queue_has_room:
             self._room.unpark_all()
         return event
 
