@@ -74,7 +74,7 @@ class Console:
         app_id = self._settings.apps.get(request.headers.get("x-api-key", ""))
         if app_id is None:
             detail = "missing api key" if "x-api-key" not in request.headers else "invalid api key"
-            body = error_body(401, "UNAUTHENTICATED", "Unauthenticated", detail)
+            body = error_body(401, "unauthorized", "Unauthorized", detail)
             return HttpAnswer(401, body)
         try:
             expire_at = parse_token_request(request.body)

@@ -10,7 +10,7 @@ import pytest
 from emulator_client import config_for, http, run_async
 
 from avatarwire.bindings.asyncio import fetch_token
-from avatarwire.core.errors import AvatarError
+from avatarwire.core.errors import AvatarError, ErrorCode, Phase, error_from_http
 from avatarwire.emulator import Emulator, Fault
 
 TOKEN_PATH = "/v1/console/session-tokens"
@@ -40,8 +40,12 @@ async def test_token_request_without_the_right_api_key_is_401_with_an_errors_bod
         status, payload = await http(emu, "POST", TOKEN_PATH, headers=headers, body=body)
         assert status == 401
         error = json.loads(payload)["errors"][0]
-        assert error["status"] == 401 and error["code"] == "UNAUTHENTICATED"
+        assert error["status"] == 401 and error["code"] == "unauthorized"
         assert "api key" in error["detail"]
+        # Not a gRPC UNAUTHENTICATED code: that one means a refused egress token.
+        classified = error_from_http(status, payload, phase=Phase.SESSION_TOKEN)
+        assert classified.code is ErrorCode.SESSION_TOKEN_EXPIRED
+        assert not classified.retryable
 
 
 @pytest.mark.parametrize("offset", [-10, 0, 24 * 3600 + 5])

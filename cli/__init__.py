@@ -1,0 +1,1 @@
+"""avatarwire.cli: the ``avatarwire`` command (``speak``, ``emulator``, ``token``)."""

@@ -1,0 +1,219 @@
+"""The speak script performed over each binding: connect, act, take events, close.
+
+Each runner only does I/O: it reads its clock, performs what
+:class:`~avatarwire.cli.script.StreamScript` says and feeds the session's events to
+the tally. After the session is up, Ctrl-C stops the script instead of raising, so
+the session is closed with its closing handshake and the run is still reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import FrameType
+
+import trio
+
+from avatarwire.bindings import asyncio as asyncio_binding
+from avatarwire.bindings import blocking as blocking_binding
+from avatarwire.bindings import trio as trio_binding
+from avatarwire.core.config import SessionConfig
+from avatarwire.core.errors import AvatarError, LocalProtocolError
+from avatarwire.core.events import Event
+from avatarwire.core.session import SessionState
+
+from .plan import AudioChunk
+from .script import Finish, StreamScript, Wait
+from .tally import RunTally
+
+__all__ = ["StreamJob", "stream"]
+
+#: Events are taken while waiting; a fast run sends everything first, so let them queue.
+_MAX_QUEUED_EVENTS = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class StreamJob:
+    """One run: the session to open, the account to keep, when to give up, the stop flag."""
+
+    config: SessionConfig
+    tally: RunTally
+    drain_timeout: float
+    stop: threading.Event
+
+    def script(self) -> StreamScript:
+        """A fresh script over this job's plan."""
+        return StreamScript(self.tally, self.drain_timeout, self.stop.is_set)
+
+
+@contextlib.contextmanager
+def ctrl_c_sets(flag: threading.Event) -> Iterator[None]:
+    """While inside, Ctrl-C sets ``flag`` rather than raising ``KeyboardInterrupt``."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    ):
+        yield  # not ours to catch: another thread, or Ctrl-C is ignored (a background job)
+        return
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        flag.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+# --- asyncio ----------------------------------------------------------------------------
+
+
+async def _next_event_asyncio(
+    session: asyncio_binding.AsyncSession, seconds: float
+) -> Event | None:
+    try:
+        return await asyncio.wait_for(session.next_event(), seconds)
+    except asyncio.TimeoutError:
+        return None
+
+
+async def _act_asyncio(session: asyncio_binding.AsyncSession, job: StreamJob) -> None:
+    loop, script, tally = asyncio.get_running_loop(), job.script(), job.tally
+    start = loop.time()
+    while not isinstance(action := script.next_action(loop.time() - start), Finish):
+        try:
+            if isinstance(action, Wait):
+                event = await _next_event_asyncio(session, action.seconds)
+                if event is not None:
+                    tally.observe(event)
+            elif isinstance(action, AudioChunk):
+                tally.sent(action, await session.send_audio(action.audio, action.end))
+            else:
+                await session.interrupt()
+        except LocalProtocolError:
+            if session.state is not SessionState.CLOSED:
+                raise
+            return  # the session closed under us: its events say why
+
+
+async def stream_asyncio(job: StreamJob) -> None:
+    """Run the job on the asyncio binding."""
+    session: asyncio_binding.AsyncSession | None = None
+    try:
+        async with asyncio_binding.connect(
+            job.config, max_queued_events=_MAX_QUEUED_EVENTS
+        ) as session:
+            job.tally.connection_id = session.connection_id
+            with ctrl_c_sets(job.stop):
+                await _act_asyncio(session, job)
+    except AvatarError as exc:
+        job.tally.fail(exc)
+    if session is not None:
+        while not job.tally.closed:
+            job.tally.observe(await session.next_event())
+        job.tally.settle(session.request)
+
+
+# --- trio -------------------------------------------------------------------------------
+
+
+async def _act_trio(session: trio_binding.TrioSession, job: StreamJob) -> None:
+    script, tally = job.script(), job.tally
+    start = trio.current_time()
+    while not isinstance(action := script.next_action(trio.current_time() - start), Finish):
+        try:
+            if isinstance(action, Wait):
+                with trio.move_on_after(action.seconds):
+                    tally.observe(await session.next_event())
+            elif isinstance(action, AudioChunk):
+                tally.sent(action, await session.send_audio(action.audio, action.end))
+            else:
+                await session.interrupt()
+        except LocalProtocolError:
+            if session.state is not SessionState.CLOSED:
+                raise
+            return  # the session closed under us: its events say why
+
+
+async def stream_trio(job: StreamJob) -> None:
+    """Run the job on the trio binding."""
+    session: trio_binding.TrioSession | None = None
+    try:
+        async with trio_binding.connect(
+            job.config, max_queued_events=_MAX_QUEUED_EVENTS
+        ) as session:
+            job.tally.connection_id = session.connection_id
+            with ctrl_c_sets(job.stop):
+                await _act_trio(session, job)
+    except AvatarError as exc:
+        job.tally.fail(exc)
+    if session is not None:
+        while not job.tally.closed:
+            job.tally.observe(await session.next_event())
+        job.tally.settle(session.request)
+
+
+# --- blocking ---------------------------------------------------------------------------
+
+
+def _act_blocking(session: blocking_binding.BlockingSession, job: StreamJob) -> None:
+    script, tally = job.script(), job.tally
+    start = time.monotonic()
+    while not isinstance(action := script.next_action(time.monotonic() - start), Finish):
+        try:
+            if isinstance(action, Wait):
+                with contextlib.suppress(TimeoutError):
+                    tally.observe(session.next_event(timeout=action.seconds))
+            elif isinstance(action, AudioChunk):
+                tally.sent(action, session.send_audio(action.audio, action.end))
+            else:
+                session.interrupt()
+        except LocalProtocolError:
+            if session.state is not SessionState.CLOSED:
+                raise
+            return  # the session closed under us: its events say why
+
+
+def stream_blocking(job: StreamJob) -> None:
+    """Run the job on the blocking binding."""
+    session: blocking_binding.BlockingSession | None = None
+    try:
+        with blocking_binding.connect(job.config, max_queued_events=_MAX_QUEUED_EVENTS) as session:
+            job.tally.connection_id = session.connection_id
+            with ctrl_c_sets(job.stop):
+                _act_blocking(session, job)
+    except AvatarError as exc:
+        job.tally.fail(exc)
+    if session is not None:
+        while not job.tally.closed:
+            job.tally.observe(session.next_event())
+        job.tally.settle(session.request)
+
+
+def _run_asyncio(job: StreamJob) -> None:
+    asyncio.run(stream_asyncio(job))
+
+
+def _run_trio(job: StreamJob) -> None:
+    trio.run(stream_trio, job)
+
+
+RUNNERS: dict[str, Callable[[StreamJob], None]] = {
+    "asyncio": _run_asyncio,
+    "trio": _run_trio,
+    "blocking": stream_blocking,
+}
+
+
+def stream(binding: str, job: StreamJob) -> None:
+    """Run the job on the named binding (a key of :data:`RUNNERS`)."""
+    runner = RUNNERS.get(binding)
+    if runner is None:
+        raise ValueError(f"unknown binding {binding!r}; choose from {', '.join(RUNNERS)}")
+    runner(job)
