@@ -57,11 +57,6 @@ class RequestLedger:
         self._seen: set[str] = set()
 
     @property
-    def current(self) -> RequestStatus | None:
-        """The request that the next audio joins, if one is open."""
-        return self._current
-
-    @property
     def latest(self) -> RequestStatus | None:
         """The most recent request, open or not: what an interrupt targets."""
         return self._latest

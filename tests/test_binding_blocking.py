@@ -300,7 +300,7 @@ def test_ctrl_c_anywhere_leaves_no_socket_or_thread(behaviour: Behaviour) -> Non
             session.next_event()  # the service sends nothing: blocks until Ctrl-C
         assert service.wait_until(lambda record: record.connections_open == 0)
     assert open_fds() == fds
-    assert threading.active_count() == threads
+    assert threading.active_count() <= threads
     assert interrupted.traceback  # kept alive until here: closing is ours, not the GC's
 
 

@@ -1,0 +1,302 @@
+"""One async-shaped API over the asyncio, trio and blocking bindings, so each
+behaviour scenario is written once and run against all three.
+
+A scenario is ``async def scenario(api) -> T``; ``api.run(scenario)`` runs it with
+``asyncio.run``, ``trio.run``, or (blocking) a stepping runner that drives the
+coroutine with ``send(None)`` and fails the test if the coroutine ever yields: the
+blocking shims wrap synchronous calls in ``async def`` and must never suspend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import trio
+
+from avatarwire.bindings import asyncio as asyncio_binding
+from avatarwire.bindings import blocking as blocking_binding
+from avatarwire.bindings import trio as trio_binding
+from avatarwire.bindings._common import ConnectOptions
+from avatarwire.core.config import SessionConfig
+from avatarwire.core.events import Event, SessionClosed
+from avatarwire.core.requests import RequestStatus
+from avatarwire.core.session import SessionState
+
+T = TypeVar("T")
+
+BINDINGS = ("asyncio", "trio", "blocking")
+#: No scenario may take longer than this (asyncio and trio enforce it; blocking
+#: relies on the bindings' own step timeouts and on pytest-timeout).
+SCENARIO_DEADLINE = 20.0
+#: Default wait for one event.
+EVENT_TIMEOUT = 5.0
+#: How often a condition that only callbacks change is looked at again.
+POLL_INTERVAL = 0.002
+
+
+class Session:
+    """A binding's session behind one async-shaped surface."""
+
+    def __init__(self, api: Api, raw: Any) -> None:
+        self.api = api
+        self.raw = raw
+
+    @property
+    def connection_id(self) -> str | None:
+        """The service's id for the session."""
+        value: str | None = self.raw.connection_id
+        return value
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What the service announced."""
+        value: frozenset[str] = self.raw.capabilities
+        return value
+
+    @property
+    def state(self) -> SessionState:
+        """The core's state."""
+        value: SessionState = self.raw.state
+        return value
+
+    def request(self, req_id: str) -> RequestStatus | None:
+        """Bookkeeping of one request."""
+        value: RequestStatus | None = self.raw.request(req_id)
+        return value
+
+    async def send_audio(self, audio: bytes, end: bool = False) -> str:
+        """Send audio; the request id it went out under."""
+        req_id: str = await self.api.call(self.raw.send_audio, audio, end)
+        return req_id
+
+    async def interrupt(self) -> str:
+        """Interrupt the most recent request."""
+        req_id: str = await self.api.call(self.raw.interrupt)
+        return req_id
+
+    async def close(self) -> None:
+        """Close the session."""
+        await self.api.call(self.raw.close)
+
+    async def next_event(self, timeout: float = EVENT_TIMEOUT) -> Event:
+        """The next event; ``TimeoutError`` if none comes in time."""
+        return await self.api.next_event(self.raw, timeout)
+
+    async def wait_until(
+        self, condition: Callable[[], bool], timeout: float = EVENT_TIMEOUT
+    ) -> None:
+        """Keep I/O moving until ``condition()`` holds; ``TimeoutError`` after ``timeout``."""
+        await self.api.wait_until(self.raw, condition, timeout)
+
+    async def events_until_closed(self, timeout: float = EVENT_TIMEOUT) -> list[Event]:
+        """Every event up to and including ``SessionClosed``."""
+        events: list[Event] = []
+        while not events or not isinstance(events[-1], SessionClosed):
+            events.append(await self.next_event(timeout))
+        return events
+
+
+class Api:
+    """The operations a scenario needs, done by one binding."""
+
+    name: str
+
+    def run(self, scenario: Callable[[Api], Coroutine[Any, Any, T]]) -> T:
+        """Run a scenario to completion in this binding's world."""
+        raise NotImplementedError
+
+    def connect(
+        self, config: SessionConfig, **options: Any
+    ) -> AbstractAsyncContextManager[Session]:
+        """``async with api.connect(config, ...) as session``: the binding's ``connect``."""
+        raise NotImplementedError
+
+    async def fetch_token(self, config: SessionConfig, **options: Any) -> str:
+        """A session token from the console."""
+        raise NotImplementedError
+
+    async def call(self, method: Callable[..., Any], *args: Any) -> Any:
+        """Call a session method (awaiting it where the binding is async)."""
+        raise NotImplementedError
+
+    async def next_event(self, raw: Any, timeout: float) -> Event:
+        """The session's next event within ``timeout``."""
+        raise NotImplementedError
+
+    async def wait_until(self, raw: Any, condition: Callable[[], bool], timeout: float) -> None:
+        """Let the session's I/O run until ``condition()``."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<Api {self.name}>"
+
+
+class AsyncioApi(Api):
+    """The asyncio binding."""
+
+    name = "asyncio"
+
+    def run(self, scenario: Callable[[Api], Coroutine[Any, Any, T]]) -> T:
+        return asyncio.run(asyncio.wait_for(scenario(self), SCENARIO_DEADLINE))
+
+    @asynccontextmanager
+    async def connect(self, config: SessionConfig, **options: Any) -> AsyncIterator[Session]:
+        async with asyncio_binding.connect(config, **options) as raw:
+            yield Session(self, raw)
+
+    async def fetch_token(self, config: SessionConfig, **options: Any) -> str:
+        return await asyncio_binding.fetch_token(config, ConnectOptions(**options))
+
+    async def call(self, method: Callable[..., Any], *args: Any) -> Any:
+        return await method(*args)
+
+    async def next_event(self, raw: Any, timeout: float) -> Event:
+        try:
+            event: Event = await asyncio.wait_for(raw.next_event(), timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"no event within {timeout} s") from None
+        return event
+
+    async def wait_until(self, raw: Any, condition: Callable[[], bool], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"condition not met within {timeout} s")
+            await asyncio.sleep(POLL_INTERVAL)
+
+
+class TrioApi(Api):
+    """The trio binding."""
+
+    name = "trio"
+
+    def run(self, scenario: Callable[[Api], Coroutine[Any, Any, T]]) -> T:
+        async def bounded() -> T:
+            with trio.fail_after(SCENARIO_DEADLINE):
+                return await scenario(self)
+
+        return trio.run(bounded)
+
+    @asynccontextmanager
+    async def connect(self, config: SessionConfig, **options: Any) -> AsyncIterator[Session]:
+        async with trio_binding.connect(config, **options) as raw:
+            yield Session(self, raw)
+
+    async def fetch_token(self, config: SessionConfig, **options: Any) -> str:
+        return await trio_binding.fetch_token(config, ConnectOptions(**options))
+
+    async def call(self, method: Callable[..., Any], *args: Any) -> Any:
+        return await method(*args)
+
+    async def next_event(self, raw: Any, timeout: float) -> Event:
+        try:
+            with trio.fail_after(timeout):
+                event: Event = await raw.next_event()
+        except trio.TooSlowError:
+            raise TimeoutError(f"no event within {timeout} s") from None
+        return event
+
+    async def wait_until(self, raw: Any, condition: Callable[[], bool], timeout: float) -> None:
+        with trio.move_on_after(timeout):
+            while not condition():
+                await trio.sleep(POLL_INTERVAL)
+            return
+        raise TimeoutError(f"condition not met within {timeout} s")
+
+
+class NeverSuspends(AssertionError):
+    """A blocking-binding scenario awaited something that really suspends."""
+
+
+def run_without_suspending(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Drive a coroutine whose awaits all complete at once; fail if it ever yields."""
+    try:
+        yielded = coroutine.send(None)
+    except StopIteration as stop:
+        result: T = stop.value
+        return result
+    coroutine.close()
+    raise NeverSuspends(f"the blocking scenario suspended (yielded {yielded!r})")
+
+
+class BlockingApi(Api):
+    """The blocking binding, its calls wrapped in ``async def`` shims."""
+
+    name = "blocking"
+
+    def run(self, scenario: Callable[[Api], Coroutine[Any, Any, T]]) -> T:
+        return run_without_suspending(scenario(self))
+
+    @asynccontextmanager
+    async def connect(self, config: SessionConfig, **options: Any) -> AsyncIterator[Session]:
+        with blocking_binding.connect(config, **options) as raw:
+            yield Session(self, raw)
+
+    async def fetch_token(self, config: SessionConfig, **options: Any) -> str:
+        return blocking_binding.fetch_token(config, ConnectOptions(**options))
+
+    async def call(self, method: Callable[..., Any], *args: Any) -> Any:
+        return method(*args)
+
+    async def next_event(self, raw: Any, timeout: float) -> Event:
+        event: Event = raw.next_event(timeout)
+        return event
+
+    async def wait_until(self, raw: Any, condition: Callable[[], bool], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"condition not met within {timeout} s")
+            raw.wait(POLL_INTERVAL)
+
+
+def api_for(name: str) -> Api:
+    """The adapter of one binding by name."""
+    apis: dict[str, Callable[[], Api]] = {
+        "asyncio": AsyncioApi,
+        "trio": TrioApi,
+        "blocking": BlockingApi,
+    }
+    return apis[name]()
+
+
+# --- counting what the process holds open --------------------------------------------------
+
+
+def _tcp_inodes_to(port: int) -> set[str]:
+    """Inodes of this host's TCP sockets whose remote port is ``port`` (Linux)."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as lines:
+            next(lines)
+            for line in lines:
+                fields = line.split()
+                remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+                if remote_port == port and fields[9] != "0":
+                    inodes.add(fields[9])
+    return inodes
+
+
+def client_sockets_to(port: int) -> int:
+    """Sockets this process holds whose peer is ``port``: a client's side of the
+    connections to a loopback server (the server's own sides are not counted)."""
+    inodes = _tcp_inodes_to(port)
+    count = 0
+    for entry in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):
+            link = os.readlink(entry)
+            if link.startswith("socket:[") and link[8:-1] in inodes:
+                count += 1
+    return count
+
+
+def open_fds() -> int:
+    """File descriptors this process holds open."""
+    return len(os.listdir("/proc/self/fd"))
