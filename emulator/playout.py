@@ -48,6 +48,7 @@ class RequestPlayout:
     interrupted: bool = False
     finished: bool = False
     keyframes_sent: int = 0
+    end_sent: bool = False
     started_at: float | None = None
     held: float = 0.0
     paused_at: float | None = None

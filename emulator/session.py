@@ -323,6 +323,7 @@ class IngressSession:
     async def _emit(self, request: RequestPlayout, count: int, *, last: bool) -> None:
         first = request.keyframes_sent
         request.keyframes_sent += count
+        request.end_sent = last
         if self._publisher is not None:
             self._publisher.request(request.req_id).keyframes += count
             return
@@ -350,7 +351,8 @@ class IngressSession:
                 core.send_animation(request.req_id, end=True, connection_id=self.connection_id)
             if self._publisher is not None:
                 self._publisher.request(request.req_id).completed = True
-        elif request.keyframes_total == 0:
+        elif not request.end_sent:  # every frame went out before the end arrived
+            request.end_sent = True
             core.send_animation(
                 request.req_id, end=True, connection_id=self.connection_id, avatar_id=self.avatar_id
             )
