@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -71,9 +72,19 @@ class _Wire(asyncio.Protocol):
         self.writable.set()
 
 
+if sys.version_info >= (3, 11):
+
+    async def _bounded(awaitable: Any, seconds: float) -> Any:
+        async with asyncio.timeout(seconds):  # unlike wait_for, never drops a cancel
+            return await awaitable
+
+else:  # pragma: no cover - Python 3.10
+    _bounded = asyncio.wait_for
+
+
 async def _within(step: Step, seconds: float, origin: str, awaitable: Any, console: bool) -> Any:
     try:
-        return await asyncio.wait_for(awaitable, seconds)
+        return await _bounded(awaitable, seconds)
     except asyncio.TimeoutError:
         raise step_timed_out(step, seconds, origin=origin, console=console) from None
     except (OSError, EOFError) as exc:
@@ -247,7 +258,7 @@ class AsyncSession(SessionBase):
                 self._deliver_core_events()
                 seconds = self._options.timeouts.close
                 closed = self._until(lambda: self._closed is not None)
-                await asyncio.wait_for(closed, seconds)
+                await _bounded(closed, seconds)
         except (asyncio.TimeoutError, OSError):
             self._on_data(b"")
         finally:
