@@ -107,6 +107,7 @@ class TrioSession(SessionBase):
         self._write_lock = trio.StrictFIFOLock()
         self._reader = trio.CancelScope()
         self._closing = False
+        self._write_failure: AvatarError | None = None
 
     # --- bytes -------------------------------------------------------------------------
 
@@ -144,13 +145,20 @@ class TrioSession(SessionBase):
         connection is dropped and the session closed, then the step's error raised.
         """
         async with self._write_lock:
+            if self._write_failure is not None:  # the reader failed to write our bytes
+                raise self._write_failure
             while data := self._core.data_to_send():
                 try:
                     with _within(step, self._options.timeouts.of(step), self._origin, False):
                         await self._stream.send_all(data)
-                except BaseException:
+                except BaseException as exc:
+                    ended_first = self._closed is not None
                     await trio.aclose_forcefully(self._stream)
                     self._take(b"")
+                    if isinstance(exc, AvatarError):
+                        if ended_first:  # its SessionClosed already says why
+                            return
+                        self._write_failure = exc
                     raise
 
     async def _flush_replies(self) -> None:
