@@ -279,7 +279,7 @@ class ClientSession:
                     self._dispatch(event)
                     if self._closed_reported:
                         return
-            except (WsRemoteProtocolError, WsLocalProtocolError) as exc:
+            except (WsRemoteProtocolError, WsLocalProtocolError, UnicodeDecodeError) as exc:
                 self._violation(f"invalid data from the server: {exc}", CLOSE_PROTOCOL_ERROR)
                 return
         if not data:
