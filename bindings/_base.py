@@ -6,10 +6,17 @@ A binding subclasses :class:`SessionBase` and adds only I/O: reading into
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 
 from avatarwire.core.errors import AvatarError
-from avatarwire.core.events import Event, SessionClosed, SessionReady
+from avatarwire.core.events import (
+    Event,
+    RequestFinished,
+    ServerError,
+    SessionClosed,
+    SessionReady,
+)
 from avatarwire.core.requests import RequestStatus
 from avatarwire.core.session import ClientSession, SessionState
 
@@ -48,6 +55,37 @@ class SessionBase:
         """Audio sent, frames received and outcome of a recent request."""
         return self._core.request(req_id)
 
+    # --- what the application says, queued in the core and logged ---------------------
+
+    def _queue_audio(
+        self,
+        audio: bytes | bytearray | memoryview,
+        end: bool,
+        traceparent: str | None,
+        tracestate: str | None,
+    ) -> str:
+        req_id = self._core.send_audio(audio, end, traceparent=traceparent, tracestate=tracestate)
+        if self._log.isEnabledFor(logging.DEBUG):
+            self._log.debug("audio: %d bytes, end=%s", len(audio), end, extra={"req_id": req_id})
+        return req_id
+
+    def _queue_interrupt(self) -> str:
+        req_id = self._core.interrupt()
+        self._log.info("interrupt", extra={"req_id": req_id})
+        return req_id
+
+    def _queue_pause(self) -> str:
+        req_id = self._core.pause()
+        self._log.info("pause", extra={"req_id": req_id})
+        return req_id
+
+    def _queue_resume(self) -> str:
+        req_id = self._core.resume()
+        self._log.info("resume", extra={"req_id": req_id})
+        return req_id
+
+    # --- what the service says ------------------------------------------------------------
+
     def _deliver_core_events(self) -> None:
         for event in self._core.events():
             self._deliver(event)
@@ -57,6 +95,12 @@ class SessionBase:
         if isinstance(event, SessionReady):
             self._ready = True
             self._log = session_logger(event.connection_id)
+            self._log.info("session ready, capabilities %s", sorted(event.capabilities))
+        elif isinstance(event, RequestFinished):
+            outcome = "interrupted" if event.interrupted else "finished"
+            self._log.debug("request %s", outcome, extra={"req_id": event.req_id})
+        elif isinstance(event, ServerError):
+            self._log.warning("server error: %s", event.error, extra={"req_id": event.error.req_id})
         self._callbacks.deliver(event)
         if isinstance(event, SessionClosed):
             self._closed = event

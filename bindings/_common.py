@@ -6,9 +6,10 @@ from __future__ import annotations
 import logging
 import os
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from avatarwire.core.config import SessionConfig, expire_at_seconds
 from avatarwire.core.errors import AvatarError
@@ -84,9 +85,22 @@ def new_client_session(config: SessionConfig, token: str, options: ConnectOption
     )
 
 
-def session_logger(connection_id: str | None) -> logging.LoggerAdapter[logging.Logger]:
-    """A logger whose records carry the connection id."""
-    return logging.LoggerAdapter(logger, {"connection_id": connection_id or "-"})
+class SessionLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """Puts the connection id, and the request id where there is one, on every record."""
+
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
+        extra = dict(self.extra or {})
+        extra.update(kwargs.get("extra") or {})
+        extra.setdefault("req_id", "-")
+        kwargs["extra"] = extra
+        return msg, kwargs
+
+
+def session_logger(connection_id: str | None) -> SessionLog:
+    """A logger whose records carry ``connection_id`` and ``req_id`` attributes."""
+    return SessionLog(logger, {"connection_id": connection_id or "-"})
 
 
 FrameCallback = Callable[[bytes, bool], object]

@@ -207,25 +207,25 @@ class AsyncSession(SessionBase):
         tracestate: str | None = None,
     ) -> str:
         """Send audio for the current request; waits while too much is unsent."""
-        req_id = self._core.send_audio(audio, end, traceparent=traceparent, tracestate=tracestate)
+        req_id = self._queue_audio(audio, end, traceparent, tracestate)
         await self._flush()
         return req_id
 
     async def interrupt(self) -> str:
         """Interrupt the most recent request; returns its req_id."""
-        req_id = self._core.interrupt()
+        req_id = self._queue_interrupt()
         await self._flush()
         return req_id
 
     async def pause(self) -> str:
         """Hold playout of the most recent request (``playback_control`` only)."""
-        req_id = self._core.pause()
+        req_id = self._queue_pause()
         await self._flush()
         return req_id
 
     async def resume(self) -> str:
         """Resume playout held by :meth:`pause`."""
-        req_id = self._core.resume()
+        req_id = self._queue_resume()
         await self._flush()
         return req_id
 

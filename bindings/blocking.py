@@ -315,25 +315,25 @@ class BlockingSession(SessionBase):
         tracestate: str | None = None,
     ) -> str:
         """Send audio for the current request; waits while too much is unsent."""
-        req_id = self._core.send_audio(audio, end, traceparent=traceparent, tracestate=tracestate)
+        req_id = self._queue_audio(audio, end, traceparent, tracestate)
         self._flush()
         return req_id
 
     def interrupt(self) -> str:
         """Interrupt the most recent request; returns its req_id."""
-        req_id = self._core.interrupt()
+        req_id = self._queue_interrupt()
         self._flush()
         return req_id
 
     def pause(self) -> str:
         """Hold playout of the most recent request (``playback_control`` only)."""
-        req_id = self._core.pause()
+        req_id = self._queue_pause()
         self._flush()
         return req_id
 
     def resume(self) -> str:
         """Resume playout held by :meth:`pause`."""
-        req_id = self._core.resume()
+        req_id = self._queue_resume()
         self._flush()
         return req_id
 

@@ -200,22 +200,19 @@ class TrioSession(SessionBase):
         tracestate: str | None = None,
     ) -> str:
         """Send audio for the current request; waits until the socket took all of it."""
-        core = self._core
-        return await self._sent(
-            core.send_audio(audio, end, traceparent=traceparent, tracestate=tracestate)
-        )
+        return await self._sent(self._queue_audio(audio, end, traceparent, tracestate))
 
     async def interrupt(self) -> str:
         """Interrupt the most recent request; returns its req_id."""
-        return await self._sent(self._core.interrupt())
+        return await self._sent(self._queue_interrupt())
 
     async def pause(self) -> str:
         """Hold playout of the most recent request (``playback_control`` only)."""
-        return await self._sent(self._core.pause())
+        return await self._sent(self._queue_pause())
 
     async def resume(self) -> str:
         """Resume playout held by :meth:`pause`."""
-        return await self._sent(self._core.resume())
+        return await self._sent(self._queue_resume())
 
     async def next_event(self) -> Event:
         """The next event; after the session closed, its ``SessionClosed`` again."""
