@@ -33,7 +33,8 @@ _TAG_TRACEPARENT = b"\x0a"  # TraceContext.traceparent, field 1
 _TAG_TRACESTATE = b"\x12"  # TraceContext.tracestate, field 2
 
 
-def _varint(value: int) -> bytes:
+def varint(value: int) -> bytes:
+    """A non-negative integer as a protobuf base-128 varint."""
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)
@@ -42,8 +43,9 @@ def _varint(value: int) -> bytes:
     return bytes(out)
 
 
-def _length_delimited(tag: bytes, payload: bytes) -> bytes:
-    return tag + _varint(len(payload)) + payload
+def length_delimited(tag: bytes, payload: bytes) -> bytes:
+    """A length-delimited protobuf field: its tag, the payload's length, the payload."""
+    return tag + varint(len(payload)) + payload
 
 
 def encode_audio_input(
@@ -54,21 +56,21 @@ def encode_audio_input(
     tracestate: str = "",
 ) -> bytes:
     """One ``ClientAudioInput`` message, byte-identical to the standard encoder's output."""
-    body = [_length_delimited(_TAG_REQ_ID, req_id.encode())] if req_id else []
+    body = [length_delimited(_TAG_REQ_ID, req_id.encode())] if req_id else []
     if end:
         body.append(_TAG_END_TRUE)
     if audio:
-        body.append(_TAG_AUDIO + _varint(len(audio)))
+        body.append(_TAG_AUDIO + varint(len(audio)))
         body.append(audio)
     if traceparent or tracestate:
         trace = b""
         if traceparent:
-            trace += _length_delimited(_TAG_TRACEPARENT, traceparent.encode())
+            trace += length_delimited(_TAG_TRACEPARENT, traceparent.encode())
         if tracestate:
-            trace += _length_delimited(_TAG_TRACESTATE, tracestate.encode())
-        body.append(_length_delimited(_TAG_TRACE, trace))
+            trace += length_delimited(_TAG_TRACESTATE, tracestate.encode())
+        body.append(length_delimited(_TAG_TRACE, trace))
     inner = b"".join(body)
-    return b"".join((_TAG_TYPE, b"\x03", _TAG_AUDIO_INPUT, _varint(len(inner)), inner))
+    return b"".join((_TAG_TYPE, b"\x03", _TAG_AUDIO_INPUT, varint(len(inner)), inner))
 
 
 def encode_request_control(message_type: int, req_id: str) -> bytes:

@@ -12,6 +12,7 @@ import operator
 import sys
 from array import array
 
+from avatarwire.core.codec import length_delimited
 from avatarwire.core.wire import Flame
 
 EXPRESSION_SIZE = 100
@@ -21,15 +22,6 @@ _FLOOR_DB = 60.0
 #: Samples looked at per keyframe when measuring loudness (a strided subset).
 _SAMPLES_PER_MEASURE = 64
 _FLAME_ANIMATION_KEYFRAMES_TAG = 0x0A  # FlameAnimation.keyframes, field 1, length-delimited
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def _flame(openness: float, blinking: bool) -> Flame:
@@ -68,7 +60,7 @@ class MotionSynthesizer:
     @staticmethod
     def _entry(openness: float, blinking: bool) -> bytes:
         encoded = _flame(openness, blinking).SerializeToString()
-        return bytes((_FLAME_ANIMATION_KEYFRAMES_TAG,)) + _varint(len(encoded)) + encoded
+        return length_delimited(bytes((_FLAME_ANIMATION_KEYFRAMES_TAG,)), encoded)
 
     def keyframe(self, level: int, index: int) -> bytes:
         """The ``FlameAnimation.keyframes`` entry for loudness ``level`` at keyframe ``index``

@@ -10,6 +10,8 @@ from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
+from avatarwire.core.config import SessionConfig
+
 from .connection import ConnectionHandler
 from .console import Console
 from .faults import Fault
@@ -143,6 +145,17 @@ class Emulator:
             "app_id": self.app_id,
             "avatar_id": self.avatar_id,
         }
+
+    def session_config(self, **overrides: Any) -> SessionConfig:
+        """A client configuration pointing at this emulator with its credentials."""
+        fields: dict[str, Any] = {
+            "api_key": self.api_key,
+            "app_id": self.app_id,
+            "avatar_id": self.avatar_id,
+            "console_url": self.console_url,
+            "ingress_url": self.ingress_url,
+        }
+        return SessionConfig(**{**fields, **overrides})
 
     # --- lifetime ---------------------------------------------------------------------
 

@@ -10,6 +10,8 @@ from concurrent.futures import Future
 from types import TracebackType
 from typing import Any
 
+from avatarwire.core.config import SessionConfig
+
 from .service import Emulator
 
 #: How long start and stop may take before the thread is given up on.
@@ -75,6 +77,10 @@ class EmulatorThread:
     def info(self) -> dict[str, str]:
         """URLs and credentials, as the CLI prints them."""
         return self.emulator.info()
+
+    def session_config(self, **overrides: Any) -> SessionConfig:
+        """A client configuration pointing at this emulator with its credentials."""
+        return self.emulator.session_config(**overrides)
 
     def egress(self) -> dict[str, Any]:
         """The egress record, read on the emulator's loop."""

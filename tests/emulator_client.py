@@ -44,15 +44,7 @@ def run_async(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., N
 
 def config_for(emu: Emulator, **overrides: Any) -> SessionConfig:
     """A client config pointing at the emulator with its credentials."""
-    fields: dict[str, Any] = {
-        "api_key": emu.api_key,
-        "app_id": emu.app_id,
-        "avatar_id": emu.avatar_id,
-        "console_url": emu.console_url,
-        "ingress_url": emu.ingress_url,
-    }
-    fields.update(overrides)
-    return SessionConfig(**fields)
+    return emu.session_config(**overrides)
 
 
 async def http(

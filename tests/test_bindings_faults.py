@@ -45,15 +45,8 @@ FAULTS: dict[str, Fault] = {
 
 
 def config_for(emu: EmulatorThread, **overrides: Any) -> SessionConfig:
-    fields: dict[str, Any] = {
-        "api_key": emu.api_key,
-        "app_id": emu.app_id,
-        "avatar_id": emu.avatar_id,
-        "console_url": emu.console_url,
-        "ingress_url": emu.ingress_url,
-    }
-    fields.update(overrides)
-    return SessionConfig(**fields)
+    """A client config pointing at the emulator with its credentials."""
+    return emu.session_config(**overrides)
 
 
 @pytest.fixture(params=BINDINGS)

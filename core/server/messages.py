@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from google.protobuf.message import DecodeError
 
+from ..codec import length_delimited, varint
 from ..errors import LocalProtocolError
 from ..wire import (
     FlameAnimation,
@@ -126,15 +127,6 @@ def encode_playback_state(
     )
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 def _text_field(tag: int, text: str) -> bytes:
     if not text:
         return b""
@@ -142,7 +134,7 @@ def _text_field(tag: int, text: str) -> bytes:
         data = text.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise LocalProtocolError("animation text fields must be valid Unicode") from exc
-    return bytes((tag,)) + _varint(len(data)) + data
+    return length_delimited(bytes((tag,)), data)
 
 
 def encode_animation(
@@ -161,7 +153,7 @@ def encode_animation(
     if end:
         parts.append(b"\x18\x01")
     if animation is not None:
-        parts += (b"\x22", _varint(len(animation)), bytes(animation))
+        parts += (b"\x22", varint(len(animation)), bytes(animation))
     parts.append(_text_field(0x2A, avatar_id))
     body = b"".join(parts)
-    return _ANIMATION_PREFIX + _varint(len(body)) + body
+    return _ANIMATION_PREFIX + varint(len(body)) + body
