@@ -50,7 +50,7 @@ run_one() {
 import avatarwire.core.wire as wire
 print("== imported", wire.__file__)
 '
-        "$venv/bin/pytest" -q -p no:cacheprovider --rootdir "$repo" \
+        "$venv/bin/pytest" -q -p no:cacheprovider -o addopts="" --rootdir "$repo" \
             "$repo/tests/test_wire.py" "$repo/tests/test_motion.py"
     )
     echo "== protobuf-matrix [$label]: protobuf $version OK"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -325,3 +327,22 @@ def test_committed_gencode_is_not_newer_than_the_lowest_declared_protobuf() -> N
     floor = _declared_protobuf_floor()
     # A runtime refuses gencode newer than itself, so the floor must not predate it.
     assert floor[:2] >= gencode[:2]
+
+
+def test_the_schema_loads_beside_another_message_package_in_the_default_pool() -> None:
+    """The official SDK's schema is also package ``message``; both must load in one process."""
+    probe = """
+from google.protobuf import descriptor_pb2, descriptor_pool
+other = descriptor_pb2.FileDescriptorProto(name="message.proto", package="message", syntax="proto3")
+other.message_type.add(name="Message").field.add(
+    name="type", number=1, type=descriptor_pb2.FieldDescriptorProto.TYPE_INT32,
+    label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
+descriptor_pool.Default().Add(other)
+from avatarwire.core.wire import Message
+message = Message(type=7)
+message.client_interrupt.req_id = "r1"
+assert Message.FromString(message.SerializeToString()).client_interrupt.req_id == "r1"
+print("ok")
+"""
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.stdout.strip() == "ok", result.stderr

@@ -24,6 +24,12 @@
 # must be tried before the ceiling moves. ``.ci/protobuf-matrix.sh`` tests the floor
 # and the newest release on every CI run.
 #
+# The generated module registers its descriptors in a pool of its own instead of the
+# process-wide default pool (``private_pool`` below): the schema's package is
+# ``message``, the same as the official SDK's, and two files defining
+# ``message.Message`` in one pool refuse to load together. With a private pool a
+# program can import both while it migrates. Package names never reach the wire.
+#
 # mypy-protobuf is pinned to 3.7.0 because it is the newest release that runs on a
 # protobuf 5.29 runtime (4.x and 5.x ship gencode 6.32.1 and refuse to start there),
 # so one environment holds both generators. The stubs only feed type checkers; they
@@ -105,6 +111,17 @@ def check_generators(plugin: Path) -> None:
         )
 
 
+DEFAULT_POOL = "_descriptor_pool.Default().AddSerializedFile("
+PRIVATE_POOL = "_descriptor_pool.DescriptorPool().AddSerializedFile("
+
+
+def private_pool(module_text: str) -> str:
+    """Make the generated module register its schema in a pool of its own."""
+    if module_text.count(DEFAULT_POOL) != 1:
+        raise SystemExit("generated module: expected one registration in the default pool")
+    return module_text.replace(DEFAULT_POOL, PRIVATE_POOL)
+
+
 def generate(out_dir: Path, plugin: Path) -> None:
     """Run the pinned protoc on the schema, writing both outputs into ``out_dir``."""
     command = [
@@ -122,7 +139,9 @@ def generate(out_dir: Path, plugin: Path) -> None:
         path = out_dir / name
         text = path.read_text(encoding="utf-8").replace("\r\n", "\n")
         path.write_bytes(text.encode("utf-8"))
-    header = (out_dir / OUTPUT_NAMES[0]).read_text(encoding="utf-8")
+    module = out_dir / OUTPUT_NAMES[0]
+    module.write_text(private_pool(module.read_text(encoding="utf-8")), encoding="utf-8")
+    header = module.read_text(encoding="utf-8")
     if f"# Protobuf Python Version: {GENCODE_VERSION}\n" not in header:
         raise SystemExit(f"generated module does not declare gencode {GENCODE_VERSION}")
 
