@@ -8,8 +8,9 @@ write with :meth:`~ClientSession.data_to_send`, and reports what happened with
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import IntEnum
 from urllib.parse import urlencode
 
@@ -51,6 +52,7 @@ from .events import (
     SessionClosed,
     SessionReady,
 )
+from .framing import MaskKeys, client_binary_frame, frame_at, is_plain_binary
 from .request_ids import RequestIdFactory
 from .requests import RequestLedger, RequestStatus
 from .wire import ClientConfigureSession, Message
@@ -196,7 +198,11 @@ class ClientSession:
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         max_audio_chunk: int = DEFAULT_MAX_AUDIO_CHUNK,
         max_rejection_body: int = DEFAULT_MAX_REJECTION_BODY,
+        entropy: Callable[[int], bytes] = os.urandom,
+        frame_fast_path: bool = True,
     ) -> None:
+        """``entropy`` supplies WebSocket masking keys; ``frame_fast_path=False`` routes
+        every frame through wsproto (the reference path the fast one is tested against)."""
         if not isinstance(session_token, str) or not session_token:
             raise LocalProtocolError("session_token must be a non-empty string")
         if _HEADER_UNSAFE.search(session_token):
@@ -223,6 +229,9 @@ class ClientSession:
         self._incoming_size = 0
         self._rejection: RejectConnection | None = None
         self._rejection_body = bytearray()
+        self._mask_keys = MaskKeys(entropy)
+        self._fast_path = frame_fast_path
+        self._frame_buffer = bytearray()
         self.connection_id: str | None = None
         self.capabilities: frozenset[str] = frozenset()
         self.requests = RequestLedger(request_ids, bytes_per_second=_bytes_per_second(config))
@@ -271,19 +280,49 @@ class ClientSession:
         """Feed bytes read from the socket; ``b""`` means the peer closed the connection."""
         if self._state is SessionState.CLOSED:
             return
-        if data or self._state is SessionState.CONNECTING:
+        if data and self._fast_path and self._state is not SessionState.CONNECTING:
+            self._receive_frames(data)
+        elif data or self._state is SessionState.CONNECTING:
             # Before the upgrade, EOF may end a rejection body: wsproto must see it.
-            try:
-                self._ws.receive_data(bytes(data) if data else None)
-                for event in self._ws.events():
-                    self._dispatch(event)
-                    if self._closed_reported:
-                        return
-            except (WsRemoteProtocolError, WsLocalProtocolError, UnicodeDecodeError) as exc:
-                self._violation(f"invalid data from the server: {exc}", CLOSE_PROTOCOL_ERROR)
-                return
-        if not data:
+            self._through_wsproto(bytes(data) if data else None)
+        if not data and not self._closed_reported:
             self._lost()
+
+    def _through_wsproto(self, data: bytes | None) -> None:
+        try:
+            self._ws.receive_data(data)
+            for event in self._ws.events():
+                self._dispatch(event)
+                if self._closed_reported:
+                    return
+        except (WsRemoteProtocolError, WsLocalProtocolError, UnicodeDecodeError) as exc:
+            self._violation(f"invalid data from the server: {exc}", CLOSE_PROTOCOL_ERROR)
+
+    def _receive_frames(self, data: bytes) -> None:
+        """Split whole frames off the buffer: plain binary messages go straight to the
+        protocol, any other frame to wsproto, one complete frame at a time."""
+        buffer = self._frame_buffer
+        buffer += data
+        position = 0
+        while (span := frame_at(buffer, position)) is not None:
+            header, length = span
+            if length > self._max_message_size:
+                limit = self._max_message_size
+                self._violation(
+                    f"the server sent a message over {limit} bytes", CLOSE_MESSAGE_TOO_BIG
+                )
+                return
+            end = position + header + length
+            if end > len(buffer):
+                break
+            if not self._incoming and is_plain_binary(buffer, position):
+                self._handle_message(bytes(buffer[position + header : end]))
+            else:
+                self._through_wsproto(bytes(buffer[position:end]))
+            position = end
+            if self._closed_reported:
+                return
+        del buffer[:position]
 
     # --- what the application says --------------------------------------------------------
 
@@ -432,7 +471,10 @@ class ClientSession:
         return target.req_id
 
     def _send_binary(self, payload: bytes) -> None:
-        self._out.append(self._ws.send(WsMessage(data=payload)))
+        if self._fast_path and self._ws.state is ConnectionState.OPEN:
+            self._out.append(client_binary_frame(payload, self._mask_keys.next()))
+        else:
+            self._out.append(self._ws.send(WsMessage(data=payload)))
 
     def _dispatch(self, event: object) -> None:
         if isinstance(event, BytesMessage):
