@@ -33,8 +33,15 @@ _TAG_TRACEPARENT = b"\x0a"  # TraceContext.traceparent, field 1
 _TAG_TRACESTATE = b"\x12"  # TraceContext.tracestate, field 2
 
 
+_ONE_BYTE = tuple(bytes((value,)) for value in range(0x80))
+
+
 def varint(value: int) -> bytes:
     """A non-negative integer as a protobuf base-128 varint."""
+    if value < 0x80:
+        return _ONE_BYTE[value]
+    if value < 0x4000:
+        return bytes(((value & 0x7F) | 0x80, value >> 7))
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)

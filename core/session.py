@@ -355,18 +355,21 @@ class ClientSession:
             raise LocalProtocolError(
                 "empty audio with end=False sends nothing; pass audio or end=True"
             )
-        trace = self._trace(traceparent, tracestate)
+        trace = ("", "") if traceparent is None and tracestate is None else None
+        if trace is None:
+            trace = self._trace(traceparent, tracestate)
         status = self.requests.open_or_start()
         if trace[0] and status.messages_sent:
             raise LocalProtocolError(
                 f"traceparent goes on a request's first chunk only; {status.req_id} has started"
             )
         limit = self._max_audio_chunk
-        offsets = range(0, len(payload), limit) if payload else range(1)
-        last = offsets[-1]
-        for offset in offsets:
-            chunk = payload[offset : offset + limit] if len(payload) > limit else payload
-            is_last = offset == last
+        size = len(payload)
+        offset = 0
+        while True:  # one message, or several of at most ``limit`` bytes
+            chunk = payload if size <= limit else payload[offset : offset + limit]
+            offset += len(chunk)
+            is_last = offset >= size
             first = status.messages_sent == 0
             self._send_binary(
                 codec.encode_audio_input(
@@ -378,6 +381,8 @@ class ClientSession:
                 )
             )
             self.requests.record_sent(status, len(chunk), end=end and is_last)
+            if is_last:
+                break
         return status.req_id
 
     def interrupt(self) -> str:
