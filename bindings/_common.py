@@ -15,7 +15,11 @@ from avatarwire.core.config import SessionConfig, expire_at_seconds
 from avatarwire.core.errors import AvatarError
 from avatarwire.core.events import AnimationFrame, Event, ServerError, SessionClosed, SessionReady
 from avatarwire.core.request_ids import RequestIdFactory, official_request_ids
-from avatarwire.core.session import ClientSession
+from avatarwire.core.session import (
+    DEFAULT_MAX_AUDIO_CHUNK,
+    DEFAULT_MAX_MESSAGE_SIZE,
+    ClientSession,
+)
 from avatarwire.core.steps import Timeouts
 from avatarwire.core.token import TokenExchange
 
@@ -75,13 +79,12 @@ def new_token_exchange(config: SessionConfig, options: ConnectOptions) -> TokenE
 
 def new_client_session(config: SessionConfig, token: str, options: ConnectOptions) -> ClientSession:
     """The ingress core for one connection, with the options' limits."""
-    limits: dict[str, int] = {}
-    if options.max_message_size is not None:
-        limits["max_message_size"] = options.max_message_size
-    if options.max_audio_chunk is not None:
-        limits["max_audio_chunk"] = options.max_audio_chunk
     return ClientSession(
-        config, token, request_ids=options.request_ids or real_request_ids(), **limits
+        config,
+        token,
+        request_ids=options.request_ids or real_request_ids(),
+        max_message_size=options.max_message_size or DEFAULT_MAX_MESSAGE_SIZE,
+        max_audio_chunk=options.max_audio_chunk or DEFAULT_MAX_AUDIO_CHUNK,
     )
 
 

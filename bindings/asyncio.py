@@ -37,6 +37,9 @@ __all__ = ["AsyncSession", "Timeouts", "connect", "fetch_token", "open_session"]
 
 T = TypeVar("T")
 
+#: Calls that queue less than this share one write per loop iteration.
+WRITE_BATCH = 64 * 1024
+
 
 class _Wire(asyncio.Protocol):
     """Hands a transport's bytes to a callback and tracks write backpressure."""
@@ -142,6 +145,7 @@ class AsyncSession(SessionBase):
         super().__init__(core, options, callbacks)
         self._wakeup = asyncio.Event()
         self._reading_paused = False
+        self._write_scheduled = False
         self._wire = _Wire(self._on_data)
 
     # --- bytes -------------------------------------------------------------------------
@@ -170,8 +174,18 @@ class AsyncSession(SessionBase):
         if data and transport is not None and not transport.is_closing():
             transport.write(data)
 
-    async def _flush(self) -> None:
+    def _write_soon(self) -> None:
+        self._write_scheduled = False
         self._write_now()
+
+    async def _flush(self, batch: bool = False) -> None:
+        """Write what the core queued (audio batched: once per loop iteration, or at once
+        past ``WRITE_BATCH`` bytes); then wait while the transport holds too much."""
+        if not batch or self._core.bytes_to_send >= WRITE_BATCH:
+            self._write_now()
+        elif not self._write_scheduled:
+            self._write_scheduled = True
+            asyncio.get_running_loop().call_soon(self._write_soon)
         if not self._wire.writable.is_set():
             origin = self._core.config.ingress_endpoint.origin
             seconds = self._options.timeouts.send
@@ -208,7 +222,7 @@ class AsyncSession(SessionBase):
     ) -> str:
         """Send audio for the current request; waits while too much is unsent."""
         req_id = self._queue_audio(audio, end, traceparent, tracestate)
-        await self._flush()
+        await self._flush(batch=True)
         return req_id
 
     async def interrupt(self) -> str:

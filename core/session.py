@@ -221,6 +221,7 @@ class ClientSession:
         self._pcm = config.audio_format is AudioFormat.PCM_S16LE
         self._ws = WSConnection(ConnectionType.CLIENT)
         self._out: list[bytes] = []
+        self._out_size = 0
         self._events: list[Event] = []
         self._state = SessionState.CONNECTING
         self._closed_reported = False
@@ -235,7 +236,7 @@ class ClientSession:
         self.connection_id: str | None = None
         self.capabilities: frozenset[str] = frozenset()
         self.requests = RequestLedger(request_ids, bytes_per_second=_bytes_per_second(config))
-        self._out.append(self._ws.send(self._upgrade_request(config, session_token)))
+        self._queue(self._ws.send(self._upgrade_request(config, session_token)))
 
     # --- state ------------------------------------------------------------------------
 
@@ -269,7 +270,17 @@ class ClientSession:
             return b""
         data = b"".join(self._out)
         self._out.clear()
+        self._out_size = 0
         return data
+
+    @property
+    def bytes_to_send(self) -> int:
+        """How many bytes wait for :meth:`data_to_send` (bindings batch writes by it)."""
+        return self._out_size
+
+    def _queue(self, data: bytes) -> None:
+        self._out.append(data)
+        self._out_size += len(data)
 
     def events(self) -> list[Event]:
         """Everything that happened since the last call, in order."""
@@ -424,7 +435,7 @@ class ClientSession:
             self._move(Trigger.LOCAL_CLOSE)
             self._report_closed(None, "", None)
             return
-        self._out.append(self._ws.send(CloseConnection(code=code, reason=reason)))
+        self._queue(self._ws.send(CloseConnection(code=code, reason=reason)))
         self._move(Trigger.LOCAL_CLOSE)
 
     # --- internals --------------------------------------------------------------------------
@@ -477,9 +488,9 @@ class ClientSession:
 
     def _send_binary(self, payload: bytes) -> None:
         if self._fast_path and self._ws.state is ConnectionState.OPEN:
-            self._out.append(client_binary_frame(payload, self._mask_keys.next()))
+            self._queue(client_binary_frame(payload, self._mask_keys.next()))
         else:
-            self._out.append(self._ws.send(WsMessage(data=payload)))
+            self._queue(self._ws.send(WsMessage(data=payload)))
 
     def _dispatch(self, event: object) -> None:
         if isinstance(event, BytesMessage):
@@ -488,7 +499,7 @@ class ClientSession:
             self._violation("the server sent a text message", CLOSE_UNSUPPORTED_DATA)
         elif isinstance(event, Ping):
             if self._ws.state is ConnectionState.OPEN:
-                self._out.append(self._ws.send(event.response()))
+                self._queue(self._ws.send(event.response()))
         elif isinstance(event, CloseConnection):
             self._peer_closed(event)
         elif isinstance(event, AcceptConnection):
@@ -586,7 +597,7 @@ class ClientSession:
                 connection_id=refusal.connection_id or None,
                 req_id=refusal.req_id,
             )
-            self._out.append(self._ws.send(CloseConnection(code=1000)))
+            self._queue(self._ws.send(CloseConnection(code=1000)))
             self._move(Trigger.REFUSED)
             self._report_closed(None, "", error)
         else:
@@ -608,7 +619,7 @@ class ClientSession:
     def _peer_closed(self, event: CloseConnection) -> None:
         phase = PHASE_OF_STATE[self._state]
         if self._ws.state is ConnectionState.REMOTE_CLOSING:
-            self._out.append(self._ws.send(event.response()))
+            self._queue(self._ws.send(event.response()))
         error: AvatarError | None
         if self._local_close:
             error = None
@@ -646,7 +657,7 @@ class ClientSession:
             message, phase=PHASE_OF_STATE[self._state], connection_id=self.connection_id
         )
         if self._ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
-            self._out.append(self._ws.send(CloseConnection(code=close_code)))
+            self._queue(self._ws.send(CloseConnection(code=close_code)))
         self._move(Trigger.PROTOCOL_VIOLATION)
         self._report_closed(None, "", error)
 
