@@ -57,7 +57,7 @@ def tls_context_for(secure: bool, given: ssl.SSLContext | None) -> ssl.SSLContex
 class ConnectOptions:
     """How a binding opens a session; the same knobs in every binding."""
 
-    session_token: str | None = None
+    session_token: str | None = field(default=None, repr=False)
     expire_at: datetime | int | None = None
     ssl_context: ssl.SSLContext | None = None
     timeouts: Timeouts = field(default_factory=Timeouts)
@@ -79,6 +79,11 @@ def new_token_exchange(config: SessionConfig, options: ConnectOptions) -> TokenE
 
 def new_client_session(config: SessionConfig, token: str, options: ConnectOptions) -> ClientSession:
     """The ingress core for one connection, with the options' limits."""
+    if config.use_query_auth:
+        logger.warning(
+            "query auth puts the session token in the upgrade URL, where servers and "
+            "proxies may log it; header auth (the default) keeps it out"
+        )
     return ClientSession(
         config,
         token,

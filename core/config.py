@@ -144,6 +144,19 @@ def _check_identifier(value: object, name: str, *, secret: bool = False, header:
     return text
 
 
+def _check_secret(value: object, name: str) -> str:
+    """A str that may be empty but, when given, is safe to send (no CR/LF/NUL, no
+    surrounding whitespace, as a token read from a file with its newline would have)."""
+    text = _check_str(value, name, secret=True)
+    if text and (any(map(_is_control, text)) or text != text.strip()):
+        raise ConfigError(
+            name,
+            _given(text, secret=True),
+            "control characters and leading or trailing whitespace are not allowed",
+        )
+    return text
+
+
 def _check_int(value: object, name: str, low: int, high: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise ConfigError(name, _shown(value), f"expected an int in {low}..{high}")
@@ -216,7 +229,7 @@ class AgoraEgress:
                 "expected 1..64 characters: ASCII letters, digits, space and "
                 "!#$%&()+-:;<=.>?@[]^_{}|~,",
             )
-        _check_str(self.token, "agora.token", secret=True)
+        _check_secret(self.token, "agora.token")
         _check_int(self.uid, "agora.uid", 0, _UINT32_MAX)
         _check_str(self.publisher_id, "agora.publisher_id")
 
@@ -249,9 +262,9 @@ class LiveKitEgress:
     def __post_init__(self) -> None:
         parse_endpoint(self.url, field="livekit.url", websocket=True)
         _check_identifier(self.room_name, "livekit.room_name", header=False)
-        token = _check_str(self.api_token, "livekit.api_token", secret=True)
-        key = _check_str(self.api_key, "livekit.api_key", secret=True)
-        secret = _check_str(self.api_secret, "livekit.api_secret", secret=True)
+        token = _check_secret(self.api_token, "livekit.api_token")
+        key = _check_secret(self.api_key, "livekit.api_key")
+        secret = _check_secret(self.api_secret, "livekit.api_secret")
         if not token and not (key and secret):
             missing = "api_secret" if key else "api_key" if secret else "api_token"
             raise ConfigError(

@@ -9,7 +9,7 @@ code first, then text, then HTTP status, the first match winning.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import Any
 
@@ -285,6 +285,39 @@ class RemoteProtocolError(AvatarError):
     def __init__(self, message: str, **context: Any) -> None:
         context.setdefault("code", ErrorCode.PROTOCOL_ERROR)
         super().__init__(message, **context)
+
+
+# --- keeping secrets out of errors --------------------------------------------------
+
+SECRET_MASK = "***"
+#: Shorter secrets are not masked: replacing every "ab" would garble the text and
+#: reveal the secret's length and position anyway.
+MIN_MASKED_LENGTH = 4
+
+
+def mask_secrets(error: AvatarError, secrets: Iterable[str | None]) -> AvatarError:
+    """Blank out any of ``secrets`` the service echoed into an error's text or body."""
+    found = [s for s in secrets if s and len(s) >= MIN_MASKED_LENGTH]
+    if not found:
+        return error
+
+    def clean(text: str) -> str:
+        for secret in found:
+            text = text.replace(secret, SECRET_MASK)
+        return text
+
+    error.message = clean(error.message)
+    error.args = (error.message,)
+    if error.server_title is not None:
+        error.server_title = clean(error.server_title)
+    if error.server_detail is not None:
+        error.server_detail = clean(error.server_detail)
+    if error.close_reason is not None:
+        error.close_reason = clean(error.close_reason)
+    if error.raw_body is not None:
+        for secret in found:
+            error.raw_body = error.raw_body.replace(secret.encode(), SECRET_MASK.encode())
+    return error
 
 
 # --- building errors from what the service sent ----------------------------------------

@@ -24,6 +24,7 @@ from .errors import (
     Phase,
     RemoteProtocolError,
     error_from_http,
+    mask_secrets,
 )
 
 USER_AGENT = f"avatarwire/{__version__}"
@@ -32,8 +33,6 @@ USER_AGENT = f"avatarwire/{__version__}"
 TOKEN_KEYS = ("sessionToken", "session_token")
 
 #: Secrets shorter than this are not masked in messages (masking would mangle text).
-_MIN_MASKED_LENGTH = 4
-_MASK = "***"
 _PHASE = Phase.SESSION_TOKEN
 
 
@@ -178,9 +177,8 @@ class TokenExchange:
                 self._http.send(h11.EndOfMessage()),
             ]
         except h11.ProtocolError as exc:
-            raise LocalProtocolError(
-                self._mask(f"cannot build the token request: {exc}"), phase=_PHASE
-            ) from None
+            error = LocalProtocolError(f"cannot build the token request: {exc}", phase=_PHASE)
+            raise mask_secrets(error, (self._api_key,)) from None
         return b"".join(part for part in parts if part)
 
     # --- response -------------------------------------------------------------------------
@@ -278,29 +276,10 @@ class TokenExchange:
         )
 
     def _fail(self, error: AvatarError, *, token: str | None = None) -> None:
-        secrets = [s for s in (self._api_key, token) if s and len(s) >= _MIN_MASKED_LENGTH]
         if token is not None:
             error.raw_body = None  # it holds the token, perhaps escaped beyond recognition
-        error.message = _mask_all(error.message, secrets)
-        error.args = (error.message,)
-        if error.server_title is not None:
-            error.server_title = _mask_all(error.server_title, secrets)
-        if error.server_detail is not None:
-            error.server_detail = _mask_all(error.server_detail, secrets)
-        if error.raw_body is not None:
-            for secret in secrets:
-                error.raw_body = error.raw_body.replace(secret.encode(), _MASK.encode())
-        self._error = error
+        self._error = mask_secrets(error, (self._api_key, token))
         self._state = TokenExchangeState.FAILED
-
-    def _mask(self, text: str) -> str:
-        return _mask_all(text, [self._api_key])
-
-
-def _mask_all(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, _MASK)
-    return text
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:
