@@ -33,6 +33,8 @@ from wsproto.utilities import RemoteProtocolError as WsRemoteProtocolError
 from . import codec
 from .config import AudioFormat, SessionConfig
 from .errors import (
+    MIN_MASKED_LENGTH,
+    SECRET_MASK,
     AvatarError,
     ErrorCode,
     LocalProtocolError,
@@ -41,6 +43,7 @@ from .errors import (
     error_from_close,
     error_from_http,
     error_from_server_message,
+    mask_secrets,
 )
 from .events import (
     AnimationFrame,
@@ -180,6 +183,24 @@ def configure_message(config: SessionConfig) -> bytes:
     return message.SerializeToString()
 
 
+def _secrets_of(config: SessionConfig, token: str) -> tuple[str, ...]:
+    """Everything secret this session knows, to mask wherever the service echoes it."""
+    secrets = [token, config.api_key]
+    if config.agora is not None:
+        secrets.append(config.agora.token)
+    if config.livekit is not None:
+        livekit = config.livekit
+        secrets += [livekit.api_token, livekit.api_key, livekit.api_secret]
+    return tuple(secret for secret in secrets if secret)
+
+
+def _masked_text(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if len(secret) >= MIN_MASKED_LENGTH:
+            text = text.replace(secret, SECRET_MASK)
+    return text
+
+
 def _bytes_per_second(config: SessionConfig) -> int | None:
     if config.audio_format is AudioFormat.PCM_S16LE:
         return config.sample_rate * 2
@@ -215,6 +236,7 @@ class ClientSession:
             if not isinstance(limit, int) or isinstance(limit, bool) or limit < 2:
                 raise LocalProtocolError(f"{name} must be an integer >= 2, got {limit!r}")
         self.config = config
+        self._secrets = _secrets_of(config, session_token)
         self._max_message_size = max_message_size
         self._max_audio_chunk = max_audio_chunk - max_audio_chunk % 2
         self._max_rejection_body = max_rejection_body
@@ -421,12 +443,14 @@ class ClientSession:
             or not (code in (1000, 1001) or 3000 <= code <= 4999)
         ):
             raise LocalProtocolError(f"close code must be 1000, 1001 or 3000-4999, got {code!r}")
-        if (
-            not isinstance(reason, str)
-            or len(reason.encode("utf-8", "replace")) > MAX_CLOSE_REASON_BYTES
-        ):
+        try:
+            encoded = reason.encode("utf-8") if isinstance(reason, str) else None
+        except UnicodeEncodeError:
+            encoded = None  # a lone surrogate: not valid UTF-8
+        if encoded is None or len(encoded) > MAX_CLOSE_REASON_BYTES:
             raise LocalProtocolError(
-                f"close reason must be a str of at most {MAX_CLOSE_REASON_BYTES} UTF-8 bytes"
+                "close reason must be a str that encodes to at most "
+                f"{MAX_CLOSE_REASON_BYTES} bytes of valid UTF-8"
             )
         if self._state in (SessionState.CLOSING, SessionState.CLOSED):
             return
@@ -552,17 +576,14 @@ class ClientSession:
                 self._finish(frame.req_id, interrupted=False)
         elif kind == codec.TYPE_SERVER_ERROR:
             error = message.server_error
-            self._events.append(
-                ServerError(
-                    error_from_server_message(
-                        error.code,
-                        error.message,
-                        phase=Phase.WEBSOCKET_RUNTIME,
-                        connection_id=error.connection_id or self.connection_id,
-                        req_id=error.req_id,
-                    )
-                )
+            reported = error_from_server_message(
+                error.code,
+                error.message,
+                phase=Phase.WEBSOCKET_RUNTIME,
+                connection_id=error.connection_id or self.connection_id,
+                req_id=error.req_id,
             )
+            self._events.append(ServerError(mask_secrets(reported, self._secrets)))
         elif kind == codec.TYPE_SERVER_PLAYBACK_STATE:
             state = message.server_playback_state
             try:
@@ -617,6 +638,11 @@ class ClientSession:
         self._report_closed(None, "", error)
 
     def _peer_closed(self, event: CloseConnection) -> None:
+        if self._ws.state is ConnectionState.OPEN:
+            # wsproto reports a frame it could not parse as a close it made up itself
+            # (1002, 1007, ...): that is the server breaking the protocol, not closing.
+            self._violation(f"invalid frame from the server: {event.reason}", event.code)
+            return
         phase = PHASE_OF_STATE[self._state]
         if self._ws.state is ConnectionState.REMOTE_CLOSING:
             self._queue(self._ws.send(event.response()))
@@ -670,6 +696,9 @@ class ClientSession:
         if self._closed_reported:
             return
         self._closed_reported = True
+        if error is not None:
+            mask_secrets(error, self._secrets)
+        reason = _masked_text(reason, self._secrets)
         for req_id in self.requests.unfinished():
             self._finish(req_id, interrupted=True)
         self._events.append(SessionClosed(code, reason, error))
