@@ -32,8 +32,10 @@ from .tokens import TokenStore
 
 READ_SIZE = 64 * 1024
 logger = logging.getLogger("avatarwire.emulator")
-#: Receive buffer asked of the kernel under a slow-reads fault, so backpressure shows early.
-_SLOW_RECEIVE_BUFFER = 16 * 1024
+#: Receive buffer asked of the kernel under a slow-reads fault, so backpressure shows
+#: early; not below the loopback MSS (64 KiB), or the sender stalls ~200 ms a window
+#: and the reader gets far less than its configured rate.
+_SLOW_RECEIVE_BUFFER = 64 * 1024
 
 
 class _Stall(Exception):

@@ -195,7 +195,9 @@ async def test_bad_egress_configs_are_refused_with_code_3(
 @run_async
 async def test_livekit_token_the_room_refuses_is_code_16_unauthorized() -> None:
     async with Emulator() as emu:
-        livekit = LiveKitEgress(url="wss://livekit.example", room_name="room", api_token="invalid")
+        livekit = LiveKitEgress(
+            url="wss://livekit.example", room_name="room", api_token="invalid-token"
+        )
         with pytest.raises(AvatarError) as caught:
             async with connect(config_for(emu, livekit=livekit)):
                 pass
