@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
-from enum import IntEnum
-from urllib.parse import urlencode
+from collections.abc import Callable
 
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
@@ -23,7 +21,6 @@ from wsproto.events import (
     Ping,
     RejectConnection,
     RejectData,
-    Request,
     TextMessage,
 )
 from wsproto.events import Message as WsMessage
@@ -56,74 +53,28 @@ from .events import (
     SessionReady,
 )
 from .framing import MaskKeys, client_binary_frame, frame_at, is_plain_binary
+from .handshake import configure_message, session_secrets, upgrade_request
 from .request_ids import RequestIdFactory
 from .requests import RequestLedger, RequestStatus
-from .wire import ClientConfigureSession, Message
+from .session_states import (
+    ALLOWED_CALLS,
+    PHASE_OF_STATE,
+    TRANSITIONS,
+    SessionState,
+    Trigger,
+)
+from .wire import Message
 
-
-class SessionState(IntEnum):
-    """Where a client session stands."""
-
-    CONNECTING = 0
-    CONFIGURING = 1
-    READY = 2
-    CLOSING = 3
-    CLOSED = 4
-
-
-class Trigger(IntEnum):
-    """What moves a session from one state to another."""
-
-    UPGRADE_ACCEPTED = 0
-    UPGRADE_REJECTED = 1
-    CONFIRMED = 2
-    REFUSED = 3
-    LOCAL_CLOSE = 4
-    PEER_CLOSE = 5
-    CONNECTION_LOST = 6
-    PROTOCOL_VIOLATION = 7
-
-
-S, T = SessionState, Trigger
-
-#: The whole state machine: (state, trigger) -> next state. Anything else is a bug.
-TRANSITIONS: Mapping[tuple[SessionState, Trigger], SessionState] = {
-    (S.CONNECTING, T.UPGRADE_ACCEPTED): S.CONFIGURING,
-    (S.CONNECTING, T.UPGRADE_REJECTED): S.CLOSED,
-    (S.CONNECTING, T.LOCAL_CLOSE): S.CLOSED,
-    (S.CONNECTING, T.CONNECTION_LOST): S.CLOSED,
-    (S.CONNECTING, T.PROTOCOL_VIOLATION): S.CLOSED,
-    (S.CONFIGURING, T.CONFIRMED): S.READY,
-    (S.CONFIGURING, T.REFUSED): S.CLOSED,
-    (S.CONFIGURING, T.LOCAL_CLOSE): S.CLOSING,
-    (S.CONFIGURING, T.PEER_CLOSE): S.CLOSED,
-    (S.CONFIGURING, T.CONNECTION_LOST): S.CLOSED,
-    (S.CONFIGURING, T.PROTOCOL_VIOLATION): S.CLOSED,
-    (S.READY, T.LOCAL_CLOSE): S.CLOSING,
-    (S.READY, T.PEER_CLOSE): S.CLOSED,
-    (S.READY, T.CONNECTION_LOST): S.CLOSED,
-    (S.READY, T.PROTOCOL_VIOLATION): S.CLOSED,
-    (S.CLOSING, T.PEER_CLOSE): S.CLOSED,
-    (S.CLOSING, T.CONNECTION_LOST): S.CLOSED,
-    (S.CLOSING, T.PROTOCOL_VIOLATION): S.CLOSED,
-}
-
-#: Which calls each state allows (``close`` is allowed, and a no-op, once closing).
-ALLOWED_CALLS: Mapping[SessionState, frozenset[str]] = {
-    S.CONNECTING: frozenset({"close"}),
-    S.CONFIGURING: frozenset({"close"}),
-    S.READY: frozenset({"send_audio", "interrupt", "pause", "resume", "close"}),
-    S.CLOSING: frozenset({"close"}),
-    S.CLOSED: frozenset({"close"}),
-}
-
-PHASE_OF_STATE: Mapping[SessionState, Phase] = {
-    S.CONNECTING: Phase.WEBSOCKET_CONNECT,
-    S.CONFIGURING: Phase.WEBSOCKET_HANDSHAKE,
-    S.READY: Phase.WEBSOCKET_RUNTIME,
-    S.CLOSING: Phase.WEBSOCKET_RUNTIME,
-    S.CLOSED: Phase.WEBSOCKET_RUNTIME,
-}
+__all__ = [
+    "ALLOWED_CALLS",
+    "DEFAULT_MAX_AUDIO_CHUNK",
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "TRANSITIONS",
+    "ClientSession",
+    "SessionState",
+    "Trigger",
+    "configure_message",
+]
 
 CAPABILITY_PLAYBACK_CONTROL = "playback_control"
 CAPABILITY_PLAYBACK_STATE = "playback_state"
@@ -141,57 +92,6 @@ DEFAULT_MAX_REJECTION_BODY = 64 * 1024
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
-_CLIENT_TYPES = frozenset(
-    {
-        codec.TYPE_CLIENT_CONFIGURE_SESSION,
-        codec.TYPE_CLIENT_AUDIO_INPUT,
-        codec.TYPE_CLIENT_INTERRUPT,
-        codec.TYPE_CLIENT_PAUSE,
-        codec.TYPE_CLIENT_RESUME,
-    }
-)
-
-
-def configure_message(config: SessionConfig) -> bytes:
-    """The ``ClientConfigureSession`` message a session opens with."""
-    configure = ClientConfigureSession(
-        sample_rate=config.sample_rate,
-        bitrate=config.bitrate,
-        audio_format=1 if config.audio_format is AudioFormat.OGG_OPUS else 0,  # type: ignore[arg-type]
-    )
-    if config.agora is not None:
-        configure.egress_type = 2  # type: ignore[assignment]
-        agora = configure.agora_egress
-        agora.channel_name = config.agora.channel_name
-        agora.token = config.agora.token
-        agora.uid = config.agora.uid
-        agora.publisher_id = config.agora.publisher_id
-    elif config.livekit is not None:
-        configure.egress_type = 1  # type: ignore[assignment]
-        livekit = configure.livekit_egress
-        livekit.url = config.livekit.url
-        livekit.room_name = config.livekit.room_name
-        livekit.api_token = config.livekit.api_token
-        livekit.api_key = config.livekit.api_key
-        livekit.api_secret = config.livekit.api_secret
-        livekit.publisher_id = config.livekit.publisher_id
-        livekit.idle_timeout = config.livekit.idle_timeout
-        livekit.extra_attributes.update(config.livekit.extra_attributes)
-    configure.extra_params.update(config.extra_params)
-    message = Message(type=codec.TYPE_CLIENT_CONFIGURE_SESSION)  # type: ignore[arg-type]
-    message.client_configure_session.CopyFrom(configure)
-    return message.SerializeToString()
-
-
-def _secrets_of(config: SessionConfig, token: str) -> tuple[str, ...]:
-    """Everything secret this session knows, to mask wherever the service echoes it."""
-    secrets = [token, config.api_key]
-    if config.agora is not None:
-        secrets.append(config.agora.token)
-    if config.livekit is not None:
-        livekit = config.livekit
-        secrets += [livekit.api_token, livekit.api_key, livekit.api_secret]
-    return tuple(secret for secret in secrets if secret)
 
 
 def _masked_text(text: str, secrets: tuple[str, ...]) -> str:
@@ -236,7 +136,7 @@ class ClientSession:
             if not isinstance(limit, int) or isinstance(limit, bool) or limit < 2:
                 raise LocalProtocolError(f"{name} must be an integer >= 2, got {limit!r}")
         self.config = config
-        self._secrets = _secrets_of(config, session_token)
+        self._secrets = session_secrets(config, session_token)
         self._max_message_size = max_message_size
         self._max_audio_chunk = max_audio_chunk - max_audio_chunk % 2
         self._max_rejection_body = max_rejection_body
@@ -258,7 +158,7 @@ class ClientSession:
         self.connection_id: str | None = None
         self.capabilities: frozenset[str] = frozenset()
         self.requests = RequestLedger(request_ids, bytes_per_second=_bytes_per_second(config))
-        self._queue(self._ws.send(self._upgrade_request(config, session_token)))
+        self._queue(self._ws.send(upgrade_request(config, session_token)))
 
     # --- state ------------------------------------------------------------------------
 
@@ -463,24 +363,6 @@ class ClientSession:
         self._move(Trigger.LOCAL_CLOSE)
 
     # --- internals --------------------------------------------------------------------------
-
-    def _upgrade_request(self, config: SessionConfig, token: str) -> Request:
-        endpoint = config.ingress_endpoint
-        target = endpoint.target
-        headers: list[tuple[bytes, bytes]] = []
-        if config.use_query_auth:
-            separator = "&" if "?" in target else "?"
-            target += separator + urlencode({"appId": config.app_id, "sessionKey": token})
-        else:
-            headers = [(b"X-App-ID", config.app_id.encode()), (b"X-Session-Key", token.encode())]
-        headers.append((b"User-Agent", b"avatarwire"))
-        return Request(
-            host=endpoint.host_header,
-            target=target,
-            extra_headers=headers,
-            extensions=[],
-            subprotocols=[],
-        )
 
     def _trace(self, traceparent: str | None, tracestate: str | None) -> tuple[str, str]:
         if traceparent is None:
