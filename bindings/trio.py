@@ -1,11 +1,19 @@
-"""trio binding: the core driven by trio streams, its reader owned by a nursery.
+"""trio binding: the core driven by trio streams, its reader and writer owned by a nursery.
 
-One reader task feeds the core and delivers events; it lives in the nursery of the
-``async with connect(...)`` block, so nothing outlives the block. Writes go out
-under one FIFO lock (so replies from the reader and the application's audio never
-interleave) and ``send_audio`` waits until the kernel took every byte, so nothing
-piles up on our side (``max_buffered_audio`` has nothing left to bound). Reading
-pauses while more than ``max_queued_events`` events wait to be consumed.
+One reader task feeds the core and delivers events; one writer task sends the
+audio ``send_audio`` queued. Both live in the nursery of the ``async with
+connect(...)`` block, so nothing outlives the block. Writes go out under one FIFO
+lock (so replies from the reader and the application's audio never interleave).
+
+Audio is batched: ``send_audio`` queues its message in the core and wakes the
+writer, which runs at the caller's next schedule point and sends everything the
+core holds in one write. Once the core holds ``WRITE_BATCH`` bytes (or
+``max_buffered_audio``, if smaller) ``send_audio`` writes them itself and waits
+until the kernel took them, behind any write in progress: so at most about twice
+that is ever unsent, and ``send_audio`` is a cancel point on every call but a
+schedule point only when it writes. ``interrupt``, ``pause``, ``resume`` and
+``close`` write at once. Reading pauses while more than ``max_queued_events``
+events wait to be consumed.
 """
 
 from __future__ import annotations
@@ -41,6 +49,9 @@ __all__ = ["Timeouts", "TrioSession", "connect", "fetch_token", "open_session"]
 
 #: What a stream raises when the connection under it is gone (TLS errors included).
 _STREAM_ERRORS = (OSError, trio.BrokenResourceError, trio.ClosedResourceError)
+
+#: Audio calls that leave less than this unsent share one write (the writer task's).
+WRITE_BATCH = 64 * 1024
 
 
 @contextmanager
@@ -106,6 +117,10 @@ class TrioSession(SessionBase):
         self._room = trio.lowlevel.ParkingLot()  # wakes a reader paused by a full queue
         self._write_lock = trio.StrictFIFOLock()
         self._reader = trio.CancelScope()
+        self._writer = trio.CancelScope()
+        self._write_wanted = trio.lowlevel.ParkingLot()  # wakes the writer task
+        self._write_scheduled = False  # the writer is woken and has not finished yet
+        self._batch_bytes = min(WRITE_BATCH, options.max_buffered_audio)
         self._closing = False
         self._write_failure: AvatarError | None = None
 
@@ -122,13 +137,38 @@ class TrioSession(SessionBase):
                     except _STREAM_ERRORS:
                         data = b""
                     self._take(data)
-                    if not self._write_lock.locked():  # else the writer sends replies too
+                    # While a write runs, its loop sends the replies too.
+                    if self._core.bytes_to_send and not self._write_lock.locked():
                         await self._flush_replies()
                     while self._queue_full and not self._closing:
                         await self._room.park()
         finally:  # stopped early (cancelled), the session is over all the same
             self._take(b"")
+            self._writer.cancel()
             await trio.aclose_forcefully(self._stream)
+
+    async def _write_batches(
+        self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """The writer task: sends all the core holds each time ``send_audio`` wakes it."""
+        lock = self._write_lock
+        with self._writer:
+            task_status.started()
+            while True:
+                await self._write_wanted.park()
+                try:
+                    try:  # just woken: no need for the checkpoint of ``acquire``
+                        lock.acquire_nowait()
+                    except trio.WouldBlock:
+                        await lock.acquire()
+                    try:
+                        await self._write_all(Step.SEND)
+                    finally:
+                        lock.release()
+                except AvatarError as exc:  # stored: the application's next call raises it
+                    self._log.info("could not write to the service: %s", exc)
+                finally:
+                    self._write_scheduled = False
 
     def _take(self, data: bytes | None) -> None:
         """Feed bytes to the core (``b""``: the connection is gone; ``None``: nothing)
@@ -145,21 +185,35 @@ class TrioSession(SessionBase):
         connection is dropped and the session closed, then the step's error raised.
         """
         async with self._write_lock:
-            if self._write_failure is not None:  # the reader failed to write our bytes
-                raise self._write_failure
-            while data := self._core.data_to_send():
-                try:
-                    with _within(step, self._options.timeouts.of(step), self._origin, False):
-                        await self._stream.send_all(data)
-                except BaseException as exc:
-                    ended_first = self._closed is not None
-                    await trio.aclose_forcefully(self._stream)
-                    self._take(b"")
-                    if isinstance(exc, AvatarError):
-                        if ended_first:  # its SessionClosed already says why
-                            return
-                        self._write_failure = exc
-                    raise
+            await self._write_all(step)
+
+    async def _write_all(self, step: Step) -> None:
+        """``_flush``'s loop; the caller holds the write lock."""
+        if self._write_failure is not None:  # another task failed to write our bytes
+            raise self._write_failure
+        seconds = self._options.timeouts.of(step)
+        while data := self._core.data_to_send():
+            try:
+                await self._send_within(step, seconds, data)
+            except BaseException as exc:
+                ended_first = self._closed is not None
+                await trio.aclose_forcefully(self._stream)
+                self._take(b"")
+                if isinstance(exc, AvatarError):
+                    if ended_first:  # its SessionClosed already says why
+                        return
+                    self._write_failure = exc
+                raise
+
+    async def _send_within(self, step: Step, seconds: float, data: bytes) -> None:
+        """One write under the step's time limit (``_within`` without its generators)."""
+        try:
+            with trio.CancelScope(deadline=trio.current_time() + seconds) as scope:
+                await self._stream.send_all(data)
+        except _STREAM_ERRORS as exc:
+            raise step_failed(step, exc, origin=self._origin, console=False) from None
+        if scope.cancelled_caught:
+            raise step_timed_out(step, seconds, origin=self._origin, console=False)
 
     async def _flush_replies(self) -> None:
         try:
@@ -170,6 +224,7 @@ class TrioSession(SessionBase):
     async def _start(self, nursery: trio.Nursery) -> None:
         timeouts = self._options.timeouts
         await nursery.start(self._read)
+        await nursery.start(self._write_batches)
         try:
             await self._flush(Step.UPGRADE)
             with _within(Step.UPGRADE, timeouts.upgrade, self._origin, False):
@@ -178,6 +233,7 @@ class TrioSession(SessionBase):
                 await self._until(self._handshake_done)
         except BaseException:
             self._reader.cancel()
+            self._writer.cancel()
             await trio.aclose_forcefully(self._stream)
             raise
 
@@ -186,6 +242,11 @@ class TrioSession(SessionBase):
             await self._arrived.park()
 
     # --- what the application calls ---------------------------------------------------
+
+    def _check_writes(self) -> None:
+        """Raise the error of a write that failed in another task (the session is closed)."""
+        if self._write_failure is not None:
+            raise self._write_failure
 
     async def _sent(self, req_id: str) -> str:
         await self._flush()
@@ -199,19 +260,34 @@ class TrioSession(SessionBase):
         traceparent: str | None = None,
         tracestate: str | None = None,
     ) -> str:
-        """Send audio for the current request; waits until the socket took all of it."""
-        return await self._sent(self._queue_audio(audio, end, traceparent, tracestate))
+        """Queue audio for the current request; waits while too much is unsent.
+
+        Written by the writer task at the caller's next schedule point, or at once
+        (waiting until the socket took it) once the core holds a batch's worth.
+        """
+        await trio.lowlevel.checkpoint_if_cancelled()  # a cancelled call queues nothing
+        self._check_writes()
+        req_id = self._queue_audio(audio, end, traceparent, tracestate)
+        if self._core.bytes_to_send >= self._batch_bytes:
+            await self._flush()
+        elif not self._write_scheduled:
+            self._write_scheduled = True
+            self._write_wanted.unpark_all()
+        return req_id
 
     async def interrupt(self) -> str:
         """Interrupt the most recent request; returns its req_id."""
+        self._check_writes()
         return await self._sent(self._queue_interrupt())
 
     async def pause(self) -> str:
         """Hold playout of the most recent request (``playback_control`` only)."""
+        self._check_writes()
         return await self._sent(self._queue_pause())
 
     async def resume(self) -> str:
         """Resume playout held by :meth:`pause`."""
+        self._check_writes()
         return await self._sent(self._queue_resume())
 
     async def next_event(self) -> Event:
@@ -251,6 +327,7 @@ class TrioSession(SessionBase):
         finally:
             self._take(b"")  # a no-op once closed
             self._reader.cancel()
+            self._writer.cancel()
             await trio.aclose_forcefully(self._stream)
 
     async def _until_closed(self) -> None:
