@@ -47,3 +47,18 @@ def test_records_name_the_connection_and_the_request(
     assert errors and "upstreamError" in errors[0].getMessage()
     stops = [r for r in records if r.getMessage() == "interrupt"]
     assert [r.req_id for r in stops] == [interrupted]  # type: ignore[attr-defined]
+
+
+def test_query_auth_warns_that_the_token_travels_in_the_url(
+    emu: EmulatorThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    from avatarwire.bindings.blocking import connect, fetch_token
+
+    config = config_for(emu, use_query_auth=True)
+    token = fetch_token(config)
+    caplog.set_level(logging.DEBUG, logger="avatarwire")
+    with connect(config, session_token=token) as session:
+        assert session.connection_id
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("URL" in r.getMessage() for r in warnings)
+    assert all(token not in r.getMessage() for r in caplog.records)
