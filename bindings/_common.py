@@ -7,7 +7,7 @@ import logging
 import os
 import ssl
 from collections.abc import Callable, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -66,6 +66,20 @@ class ConnectOptions:
     max_audio_chunk: int | None = None
     max_buffered_audio: int = 256 * 1024
     max_queued_events: int = 4096
+
+
+def connect_options(**given: Any) -> ConnectOptions:
+    """The options of a ``connect()`` call, naming any keyword it does not take."""
+    allowed = sorted(field.name for field in fields(ConnectOptions))
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        raise TypeError(
+            f"connect() got unknown option(s) {', '.join(unknown)}; it takes "
+            f"{', '.join(allowed)}, transport_frames, on_error and on_close"
+        )
+    if given.get("timeouts") is None:
+        given["timeouts"] = Timeouts()
+    return ConnectOptions(**given)
 
 
 def new_token_exchange(config: SessionConfig, options: ConnectOptions) -> TokenExchange:

@@ -28,6 +28,7 @@ from ._common import (
     ConnectOptions,
     ErrorCallback,
     FrameCallback,
+    connect_options,
     new_client_session,
     new_token_exchange,
     tls_context_for,
@@ -312,11 +313,8 @@ async def connect(
     ``more`` takes the other :class:`ConnectOptions` fields (``expire_at``,
     ``request_ids``, ``max_buffered_audio``, ...).
     """
-    options = ConnectOptions(
-        session_token=session_token,
-        ssl_context=ssl_context,
-        timeouts=timeouts or Timeouts(),
-        **more,
+    options = connect_options(
+        session_token=session_token, ssl_context=ssl_context, timeouts=timeouts, **more
     )
     token = options.session_token or await fetch_token(config, options)
     session = await open_session(

@@ -34,6 +34,7 @@ from ._common import (
     ConnectOptions,
     ErrorCallback,
     FrameCallback,
+    connect_options,
     new_client_session,
     new_token_exchange,
     tls_context_for,
@@ -430,11 +431,8 @@ def connect(
     ``request_ids``, ``max_buffered_audio``, ...). On Ctrl-C (any exception that is
     not an ``Exception``) the socket is dropped at once, without the closing handshake.
     """
-    options = ConnectOptions(
-        session_token=session_token,
-        ssl_context=ssl_context,
-        timeouts=timeouts or Timeouts(),
-        **more,
+    options = connect_options(
+        session_token=session_token, ssl_context=ssl_context, timeouts=timeouts, **more
     )
     token = options.session_token or fetch_token(config, options)
     session = open_session(config, token, options, Callbacks(transport_frames, on_error, on_close))

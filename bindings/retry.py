@@ -19,7 +19,7 @@ from avatarwire.core.config import SessionConfig
 from avatarwire.core.errors import AvatarError
 from avatarwire.core.retry import RetryPolicy, next_delay
 
-from ._common import Callbacks, ConnectOptions
+from ._common import Callbacks, ConnectOptions, connect_options
 from .asyncio import AsyncSession, fetch_token, open_session
 
 __all__ = ["RetryCallback", "RetryPolicy", "connect_with_retry"]
@@ -63,7 +63,7 @@ async def connect_with_retry(
     on_close = connect_kwargs.pop("on_close", None)
     if connect_kwargs.get("timeouts") is None:
         connect_kwargs.pop("timeouts", None)
-    options = ConnectOptions(**connect_kwargs)
+    options = connect_options(**connect_kwargs)
     attempt = 1
     while True:
         try:

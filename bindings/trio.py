@@ -40,6 +40,7 @@ from ._common import (
     ConnectOptions,
     ErrorCallback,
     FrameCallback,
+    connect_options,
     new_client_session,
     new_token_exchange,
     tls_context_for,
@@ -372,11 +373,8 @@ async def connect(
     ``more`` takes the other :class:`ConnectOptions` fields (``expire_at``,
     ``request_ids``, ``max_queued_events``, ...).
     """
-    options = ConnectOptions(
-        session_token=session_token,
-        ssl_context=ssl_context,
-        timeouts=timeouts or Timeouts(),
-        **more,
+    options = connect_options(
+        session_token=session_token, ssl_context=ssl_context, timeouts=timeouts, **more
     )
     token = options.session_token or await fetch_token(config, options)
     callbacks = Callbacks(transport_frames, on_error, on_close)
