@@ -46,15 +46,7 @@ async def say(session: AsyncSession, pcm: bytes, rate: int, *, end: bool = True)
 def session_config(rate: int, agora: AgoraEgress, emulator: Emulator | None) -> SessionConfig:
     """The service from the environment, or the emulator."""
     if emulator is not None:
-        return SessionConfig(
-            api_key=emulator.api_key,
-            app_id=emulator.app_id,
-            avatar_id=emulator.avatar_id,
-            console_url=emulator.console_url,
-            ingress_url=emulator.ingress_url,
-            sample_rate=rate,
-            agora=agora,
-        )
+        return emulator.session_config(sample_rate=rate, agora=agora)
     env = os.environ
     return SessionConfig(
         api_key=env["AVATARKIT_API_KEY"],

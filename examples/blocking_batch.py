@@ -44,14 +44,7 @@ def load(paths: list[str]) -> list[tuple[str, bytes, int]]:
 def session_config(rate: int, emulator: EmulatorThread | None) -> SessionConfig:
     """The service from the environment, or the emulator."""
     if emulator is not None:
-        return SessionConfig(
-            api_key=emulator.api_key,
-            app_id=emulator.app_id,
-            avatar_id=emulator.avatar_id,
-            console_url=emulator.console_url,
-            ingress_url=emulator.ingress_url,
-            sample_rate=rate,
-        )
+        return emulator.session_config(sample_rate=rate)
     env = os.environ
     return SessionConfig(
         api_key=env["AVATARKIT_API_KEY"],
