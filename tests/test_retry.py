@@ -7,11 +7,16 @@ import logging
 from typing import Any
 
 import pytest
+import trio
 from hypothesis import given
 from hypothesis import strategies as st
 from loopback_service import CONNECTION_ID, LoopbackService
 
-from avatarwire.bindings.retry import connect_with_retry
+from avatarwire.bindings.retry import (
+    connect_with_retry,
+    connect_with_retry_blocking,
+    connect_with_retry_trio,
+)
 from avatarwire.core.config import SessionConfig
 from avatarwire.core.errors import AvatarError, ConfigError, ErrorCode, Phase, Retry
 from avatarwire.core.events import RequestFinished
@@ -195,8 +200,50 @@ def run(service: LoopbackService, scenario: Any) -> None:
         asyncio.run(asyncio.wait_for(scenario(), 20))
 
 
+BINDINGS = ("asyncio", "trio", "blocking")
+ONE_REQUEST = b"\0\0" * 160
+
+
+def open_with_retry(binding: str, config: SessionConfig, **kwargs: Any) -> str | None:
+    """Open with ``binding``'s retry helper, see one request through, close; the
+    connection id the service gave."""
+    if binding == "asyncio":
+
+        async def on_asyncio() -> str | None:
+            async with connect_with_retry(config, **kwargs) as session:
+                req_id = await session.send_audio(ONE_REQUEST, end=True)
+                async for event in session:
+                    if isinstance(event, RequestFinished):
+                        assert event.req_id == req_id
+                        break
+                return session.connection_id
+
+        return asyncio.run(asyncio.wait_for(on_asyncio(), 20))
+    if binding == "trio":
+
+        async def on_trio() -> str | None:
+            with trio.fail_after(20):
+                async with connect_with_retry_trio(config, **kwargs) as session:
+                    req_id = await session.send_audio(ONE_REQUEST, end=True)
+                    async for event in session:
+                        if isinstance(event, RequestFinished):
+                            assert event.req_id == req_id
+                            break
+                    return session.connection_id
+
+        return trio.run(on_trio)
+    with connect_with_retry_blocking(config, **kwargs) as session:
+        req_id = session.send_audio(ONE_REQUEST, end=True)
+        for event in session:
+            if isinstance(event, RequestFinished):
+                assert event.req_id == req_id
+                break
+        return session.connection_id
+
+
+@pytest.mark.parametrize("binding", BINDINGS)
 def test_console_503_twice_then_the_third_attempt_opens_with_the_third_token(
-    caplog: pytest.LogCaptureFixture,
+    binding: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     service = FlakyService(console_failures=2)
     retries: list[tuple[int, ErrorCode, float]] = []
@@ -204,19 +251,11 @@ def test_console_503_twice_then_the_third_attempt_opens_with_the_third_token(
     def on_retry(attempt: int, error: AvatarError, delay: float) -> None:
         retries.append((attempt, error.code, delay))
 
-    async def scenario() -> None:
-        async with connect_with_retry(
-            service.config(), policy=FAST, on_retry=on_retry, timeouts=SHORT
-        ) as session:
-            assert session.connection_id == CONNECTION_ID
-            req_id = await session.send_audio(b"\0\0" * 160, end=True)
-            async for event in session:
-                if isinstance(event, RequestFinished):
-                    assert event.req_id == req_id
-                    break
-
-    with caplog.at_level(logging.WARNING, logger="avatarwire.retry"):
-        run(service, scenario)
+    with caplog.at_level(logging.WARNING, logger="avatarwire.retry"), service:
+        connection_id = open_with_retry(
+            binding, service.config(), policy=FAST, on_retry=on_retry, timeouts=SHORT
+        )
+    assert connection_id == CONNECTION_ID
     assert retries == [(1, ErrorCode.SERVER_ERROR, 0.01), (2, ErrorCode.SERVER_ERROR, 0.02)]
     assert service.token_requests == 3
     assert service.upgrade_keys == ["token-3"]
@@ -225,29 +264,30 @@ def test_console_503_twice_then_the_third_attempt_opens_with_the_third_token(
     assert all("serverError" in r.getMessage() for r in warnings)
 
 
+@pytest.mark.parametrize("binding", BINDINGS)
 def test_gives_up_after_the_last_attempt_raising_its_error(
-    caplog: pytest.LogCaptureFixture,
+    binding: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     service = FlakyService(console_failures=10)
     retries: list[int] = []
 
-    async def scenario() -> None:
-        with pytest.raises(AvatarError) as caught:
-            async with connect_with_retry(
-                service.config(),
-                policy=FAST,
-                on_retry=lambda attempt, error, delay: retries.append(attempt),
-                timeouts=SHORT,
-            ):
-                raise AssertionError("no session should open")
-        assert caught.value.code is ErrorCode.SERVER_ERROR
-        assert caught.value.http_status == 503
-
-    with caplog.at_level(logging.WARNING, logger="avatarwire.retry"):
-        run(service, scenario)
+    with (
+        caplog.at_level(logging.WARNING, logger="avatarwire.retry"),
+        service,
+        pytest.raises(AvatarError) as caught,
+    ):
+        open_with_retry(
+            binding,
+            service.config(),
+            policy=FAST,
+            on_retry=lambda attempt, error, delay: retries.append(attempt),
+            timeouts=SHORT,
+        )
+    assert caught.value.code is ErrorCode.SERVER_ERROR
+    assert caught.value.http_status == 503
     assert service.token_requests == 3
     assert retries == [1, 2]
-    assert "giving up" in caplog.records[-1].getMessage()
+    assert [r.getMessage().endswith("giving up") for r in caplog.records] == [False, False, True]
 
 
 def test_an_error_no_retry_can_help_is_raised_at_once(caplog: pytest.LogCaptureFixture) -> None:
@@ -298,17 +338,14 @@ def test_a_refused_token_is_retried_at_once_with_a_new_token_and_callbacks_stay_
     assert closes == [None]
 
 
-def test_a_given_session_token_is_refused_since_each_attempt_needs_its_own() -> None:
-    async def scenario() -> None:
-        config = SessionConfig(
-            api_key="key",
-            app_id="app",
-            avatar_id="avatar",
-            console_url="http://127.0.0.1:9/v1/console",
-            ingress_url="ws://127.0.0.1:9/v2/driveningress",
-        )
-        with pytest.raises(TypeError, match="session_token"):
-            async with connect_with_retry(config, policy=FAST, session_token="token"):
-                raise AssertionError("no session should open")
-
-    asyncio.run(scenario())
+@pytest.mark.parametrize("binding", BINDINGS)
+def test_a_given_session_token_is_refused_since_each_attempt_needs_its_own(binding: str) -> None:
+    config = SessionConfig(
+        api_key="key",
+        app_id="app",
+        avatar_id="avatar",
+        console_url="http://127.0.0.1:9/v1/console",
+        ingress_url="ws://127.0.0.1:9/v2/driveningress",
+    )
+    with pytest.raises(TypeError, match="session_token"):
+        open_with_retry(binding, config, policy=FAST, session_token="token")
