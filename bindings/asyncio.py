@@ -83,7 +83,28 @@ if sys.version_info >= (3, 11):
             return await awaitable
 
 else:  # pragma: no cover - Python 3.10
-    _bounded = asyncio.wait_for
+
+    async def _bounded(awaitable: Any, seconds: float) -> Any:
+        # wait_for runs the awaitable in a task of its own and can drop a cancel that
+        # lands as it completes; awaiting in place and cancelling ourselves cannot.
+        task = asyncio.current_task()
+        assert task is not None
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            task.cancel()
+
+        timer = asyncio.get_running_loop().call_later(seconds, expire)
+        try:
+            return await awaitable
+        except asyncio.CancelledError:
+            if expired:
+                raise asyncio.TimeoutError from None
+            raise
+        finally:
+            timer.cancel()
 
 
 async def _within(step: Step, seconds: float, origin: str, awaitable: Any, console: bool) -> Any:

@@ -221,3 +221,7 @@ class Emulator:
             pass  # stop() cancels connections; the task ends here, cleaned up
         finally:
             self._handlers.pop(task, None)
+            # A cancel can land mid-shutdown; a transport left open would keep
+            # Server.wait_closed() (Python 3.12.1+) waiting for ever.
+            if not writer.transport.is_closing():
+                writer.transport.abort()
