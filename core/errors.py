@@ -295,6 +295,14 @@ SECRET_MASK = "***"
 MIN_MASKED_LENGTH = 4
 
 
+def mask_text(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` with every secret long enough to mask replaced by the mask."""
+    for secret in secrets:
+        if secret and len(secret) >= MIN_MASKED_LENGTH:
+            text = text.replace(secret, SECRET_MASK)
+    return text
+
+
 def mask_secrets(error: AvatarError, secrets: Iterable[str | None]) -> AvatarError:
     """Blank out any of ``secrets`` the service echoed into an error's text or body."""
     found = [s for s in secrets if s and len(s) >= MIN_MASKED_LENGTH]
@@ -302,9 +310,7 @@ def mask_secrets(error: AvatarError, secrets: Iterable[str | None]) -> AvatarErr
         return error
 
     def clean(text: str) -> str:
-        for secret in found:
-            text = text.replace(secret, SECRET_MASK)
-        return text
+        return mask_text(text, found)
 
     error.message = clean(error.message)
     error.args = (error.message,)

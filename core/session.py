@@ -30,8 +30,6 @@ from wsproto.utilities import RemoteProtocolError as WsRemoteProtocolError
 from . import codec
 from .config import AudioFormat, SessionConfig
 from .errors import (
-    MIN_MASKED_LENGTH,
-    SECRET_MASK,
     AvatarError,
     ErrorCode,
     LocalProtocolError,
@@ -41,6 +39,7 @@ from .errors import (
     error_from_http,
     error_from_server_message,
     mask_secrets,
+    mask_text,
 )
 from .events import (
     AnimationFrame,
@@ -77,7 +76,6 @@ __all__ = [
 ]
 
 CAPABILITY_PLAYBACK_CONTROL = "playback_control"
-CAPABILITY_PLAYBACK_STATE = "playback_state"
 
 #: Close codes the client sends when the server breaks the protocol.
 CLOSE_PROTOCOL_ERROR = 1002
@@ -92,13 +90,6 @@ DEFAULT_MAX_REJECTION_BODY = 64 * 1024
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def _masked_text(text: str, secrets: tuple[str, ...]) -> str:
-    for secret in secrets:
-        if len(secret) >= MIN_MASKED_LENGTH:
-            text = text.replace(secret, SECRET_MASK)
-    return text
 
 
 def _bytes_per_second(config: SessionConfig) -> int | None:
@@ -580,7 +571,7 @@ class ClientSession:
         self._closed_reported = True
         if error is not None:
             mask_secrets(error, self._secrets)
-        reason = _masked_text(reason, self._secrets)
+        reason = mask_text(reason, self._secrets)
         for req_id in self.requests.unfinished():
             self._finish(req_id, interrupted=True)
         self._events.append(SessionClosed(code, reason, error))
