@@ -13,9 +13,11 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from types import FrameType
+from typing import Protocol
 
 import trio
 
@@ -25,6 +27,7 @@ from avatarwire.bindings import trio as trio_binding
 from avatarwire.core.config import SessionConfig
 from avatarwire.core.errors import AvatarError, LocalProtocolError
 from avatarwire.core.events import Event
+from avatarwire.core.requests import RequestStatus
 from avatarwire.core.session import SessionState
 
 from .plan import AudioChunk
@@ -71,25 +74,57 @@ def ctrl_c_sets(flag: threading.Event) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-# --- asyncio ----------------------------------------------------------------------------
+# --- asyncio and trio --------------------------------------------------------------------
 
 
-async def _next_event_asyncio(
-    session: asyncio_binding.AsyncSession, seconds: float
-) -> Event | None:
+class _AsyncSession(Protocol):
+    """What the runner uses of an asyncio or trio session."""
+
+    @property
+    def connection_id(self) -> str | None: ...
+
+    @property
+    def state(self) -> SessionState: ...
+
+    def request(self, req_id: str) -> RequestStatus | None: ...
+
+    async def send_audio(self, audio: bytes, end: bool = False) -> str: ...
+
+    async def interrupt(self) -> str: ...
+
+    async def next_event(self) -> Event: ...
+
+
+#: The next event within so many seconds, or ``None``: each event loop's own timeout.
+NextEventWithin = Callable[[_AsyncSession, float], Awaitable[Event | None]]
+Connect = Callable[..., AbstractAsyncContextManager[_AsyncSession]]
+
+
+async def _next_event_asyncio(session: _AsyncSession, seconds: float) -> Event | None:
     try:
         return await asyncio.wait_for(session.next_event(), seconds)
     except asyncio.TimeoutError:
         return None
 
 
-async def _act_asyncio(session: asyncio_binding.AsyncSession, job: StreamJob) -> None:
-    loop, script, tally = asyncio.get_running_loop(), job.script(), job.tally
-    start = loop.time()
-    while not isinstance(action := script.next_action(loop.time() - start), Finish):
+async def _next_event_trio(session: _AsyncSession, seconds: float) -> Event | None:
+    with trio.move_on_after(seconds):
+        return await session.next_event()
+    return None
+
+
+async def _act_async(
+    session: _AsyncSession,
+    job: StreamJob,
+    clock: Callable[[], float],
+    next_event_within: NextEventWithin,
+) -> None:
+    script, tally = job.script(), job.tally
+    start = clock()
+    while not isinstance(action := script.next_action(clock() - start), Finish):
         try:
             if isinstance(action, Wait):
-                event = await _next_event_asyncio(session, action.seconds)
+                event = await next_event_within(session, action.seconds)
                 if event is not None:
                     tally.observe(event)
             elif isinstance(action, AudioChunk):
@@ -102,16 +137,18 @@ async def _act_asyncio(session: asyncio_binding.AsyncSession, job: StreamJob) ->
             return  # the session closed under us: its events say why
 
 
-async def stream_asyncio(job: StreamJob) -> None:
-    """Run the job on the asyncio binding."""
-    session: asyncio_binding.AsyncSession | None = None
+async def _stream_async(
+    job: StreamJob,
+    connect: Connect,
+    clock: Callable[[], float],
+    next_event_within: NextEventWithin,
+) -> None:
+    session: _AsyncSession | None = None
     try:
-        async with asyncio_binding.connect(
-            job.config, max_queued_events=_MAX_QUEUED_EVENTS
-        ) as session:
+        async with connect(job.config, max_queued_events=_MAX_QUEUED_EVENTS) as session:
             job.tally.connection_id = session.connection_id
             with ctrl_c_sets(job.stop):
-                await _act_asyncio(session, job)
+                await _act_async(session, job, clock, next_event_within)
     except AvatarError as exc:
         job.tally.fail(exc)
     if session is not None:
@@ -120,43 +157,15 @@ async def stream_asyncio(job: StreamJob) -> None:
         job.tally.settle(session.request)
 
 
-# --- trio -------------------------------------------------------------------------------
-
-
-async def _act_trio(session: trio_binding.TrioSession, job: StreamJob) -> None:
-    script, tally = job.script(), job.tally
-    start = trio.current_time()
-    while not isinstance(action := script.next_action(trio.current_time() - start), Finish):
-        try:
-            if isinstance(action, Wait):
-                with trio.move_on_after(action.seconds):
-                    tally.observe(await session.next_event())
-            elif isinstance(action, AudioChunk):
-                tally.sent(action, await session.send_audio(action.audio, action.end))
-            else:
-                await session.interrupt()
-        except LocalProtocolError:
-            if session.state is not SessionState.CLOSED:
-                raise
-            return  # the session closed under us: its events say why
+async def stream_asyncio(job: StreamJob) -> None:
+    """Run the job on the asyncio binding."""
+    clock = asyncio.get_running_loop().time
+    await _stream_async(job, asyncio_binding.connect, clock, _next_event_asyncio)
 
 
 async def stream_trio(job: StreamJob) -> None:
     """Run the job on the trio binding."""
-    session: trio_binding.TrioSession | None = None
-    try:
-        async with trio_binding.connect(
-            job.config, max_queued_events=_MAX_QUEUED_EVENTS
-        ) as session:
-            job.tally.connection_id = session.connection_id
-            with ctrl_c_sets(job.stop):
-                await _act_trio(session, job)
-    except AvatarError as exc:
-        job.tally.fail(exc)
-    if session is not None:
-        while not job.tally.closed:
-            job.tally.observe(await session.next_event())
-        job.tally.settle(session.request)
+    await _stream_async(job, trio_binding.connect, trio.current_time, _next_event_trio)
 
 
 # --- blocking ---------------------------------------------------------------------------
