@@ -13,7 +13,7 @@ import ssl
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from avatarwire.core.config import SessionConfig
 from avatarwire.core.endpoints import Endpoint
@@ -53,8 +53,9 @@ class _Wire(asyncio.Protocol):
         self.lost = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # Duck-typed: uvloop's transports have the whole Transport API without being
+        # subclasses of asyncio.Transport.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         self.on_data(data)
@@ -134,8 +135,7 @@ async def _open(
             transport.abort()
             raise
         wire.transport = transport
-    assert isinstance(transport, asyncio.Transport)
-    return transport
+    return cast(asyncio.Transport, transport)
 
 
 async def fetch_token(config: SessionConfig, options: ConnectOptions | None = None) -> str:

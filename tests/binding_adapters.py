@@ -18,6 +18,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
 import trio
 
 from avatarwire.bindings import asyncio as asyncio_binding
@@ -32,6 +33,8 @@ from avatarwire.core.session import SessionState
 T = TypeVar("T")
 
 BINDINGS = ("asyncio", "trio", "blocking")
+#: The asyncio binding again on uvloop's event loop, where uvloop is installed.
+UVLOOP = "asyncio-uvloop"
 #: No scenario may take longer than this (asyncio and trio enforce it; blocking
 #: relies on the bindings' own step timeouts and on pytest-timeout).
 SCENARIO_DEADLINE = 20.0
@@ -172,6 +175,24 @@ class AsyncioApi(Api):
             await asyncio.sleep(POLL_INTERVAL)
 
 
+class UvloopApi(AsyncioApi):
+    """The asyncio binding on uvloop's event loop (whose transports are not
+    subclasses of ``asyncio.Transport``)."""
+
+    name = UVLOOP
+
+    def run(self, scenario: Callable[[Api], Coroutine[Any, Any, T]]) -> T:
+        import uvloop
+
+        async def on_uvloop() -> T:
+            loop = asyncio.get_running_loop()
+            assert isinstance(loop, uvloop.Loop), f"expected uvloop, running on {loop!r}"
+            return await asyncio.wait_for(scenario(self), SCENARIO_DEADLINE)
+
+        result: T = uvloop.run(on_uvloop())
+        return result
+
+
 class TrioApi(Api):
     """The trio binding."""
 
@@ -258,9 +279,12 @@ class BlockingApi(Api):
 
 
 def api_for(name: str) -> Api:
-    """The adapter of one binding by name."""
+    """The adapter of one binding by name (skips the test if uvloop is wanted and absent)."""
+    if name == UVLOOP:
+        pytest.importorskip("uvloop", reason="uvloop is not installed (extra 'fast')")
     apis: dict[str, Callable[[], Api]] = {
         "asyncio": AsyncioApi,
+        UVLOOP: UvloopApi,
         "trio": TrioApi,
         "blocking": BlockingApi,
     }

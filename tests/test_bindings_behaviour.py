@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import trustme
-from binding_adapters import BINDINGS, Api, Session, api_for
+from binding_adapters import BINDINGS, UVLOOP, Api, Session, api_for
 
 from avatarwire.core.config import AgoraEgress, LiveKitEgress, SessionConfig
 from avatarwire.core.errors import AvatarError, ErrorCode, Phase, Retry
@@ -102,8 +102,9 @@ def finished_counts(events: list[Event]) -> Counter[tuple[str, bool]]:
     return Counter((e.req_id, e.interrupted) for e in events if isinstance(e, RequestFinished))
 
 
-@pytest.fixture(params=BINDINGS)
+@pytest.fixture(params=(*BINDINGS, UVLOOP))
 def api(request: pytest.FixtureRequest) -> Api:
+    """Each binding; asyncio once more on uvloop, where it is installed."""
     return api_for(request.param)
 
 
