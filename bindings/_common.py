@@ -23,6 +23,8 @@ from avatarwire.core.session import (
 from avatarwire.core.steps import Timeouts
 from avatarwire.core.token import TokenExchange
 
+from .masking import fastest_masker
+
 __all__ = [
     "DEFAULT_TOKEN_LIFETIME",
     "Callbacks",
@@ -104,6 +106,7 @@ def new_client_session(config: SessionConfig, token: str, options: ConnectOption
         request_ids=options.request_ids or real_request_ids(),
         max_message_size=options.max_message_size or DEFAULT_MAX_MESSAGE_SIZE,
         max_audio_chunk=options.max_audio_chunk or DEFAULT_MAX_AUDIO_CHUNK,
+        masker=fastest_masker(),
     )
 
 

@@ -51,7 +51,7 @@ from .events import (
     SessionClosed,
     SessionReady,
 )
-from .framing import MaskKeys, client_binary_frame, frame_at, is_plain_binary
+from .framing import Masker, MaskKeys, client_binary_frame, frame_at, is_plain_binary, mask
 from .handshake import configure_message, session_secrets, upgrade_request
 from .request_ids import RequestIdFactory
 from .requests import RequestLedger, RequestStatus
@@ -112,9 +112,11 @@ class ClientSession:
         max_rejection_body: int = DEFAULT_MAX_REJECTION_BODY,
         entropy: Callable[[int], bytes] = os.urandom,
         frame_fast_path: bool = True,
+        masker: Masker = mask,
     ) -> None:
-        """``entropy`` supplies WebSocket masking keys; ``frame_fast_path=False`` routes
-        every frame through wsproto (the reference path the fast one is tested against)."""
+        """``entropy`` supplies WebSocket masking keys and ``masker`` applies them (a
+        binding may inject a C one); ``frame_fast_path=False`` routes every frame
+        through wsproto (the reference path the fast one is tested against)."""
         if not isinstance(session_token, str) or not session_token:
             raise LocalProtocolError("session_token must be a non-empty string")
         if _HEADER_UNSAFE.search(session_token):
@@ -144,6 +146,7 @@ class ClientSession:
         self._rejection: RejectConnection | None = None
         self._rejection_body = bytearray()
         self._mask_keys = MaskKeys(entropy)
+        self._masker = masker
         self._fast_path = frame_fast_path
         self._frame_buffer = bytearray()
         self.connection_id: str | None = None
@@ -385,7 +388,7 @@ class ClientSession:
 
     def _send_binary(self, payload: bytes) -> None:
         if self._fast_path and self._ws.state is ConnectionState.OPEN:
-            self._queue(client_binary_frame(payload, self._mask_keys.next()))
+            self._queue(client_binary_frame(payload, self._mask_keys.next(), self._masker))
         else:
             self._queue(self._ws.send(WsMessage(data=payload)))
 
