@@ -202,7 +202,8 @@ def test_server_error_goes_to_on_error_and_the_session_goes_on() -> None:
         await asyncio.wait_for(recorder.error_seen.wait(), WAIT)
         [error] = recorder.errors
         assert isinstance(error, AvatarSDKError)
-        assert error.code == AvatarSDKErrorCode.upstreamError
+        assert error.code == AvatarSDKErrorCode.serverError  # a relayed error, not a close code
+        assert error.native is not None and error.native.code is ErrorCode.UPSTREAM_ERROR
         assert error.req_id == failed
         assert error.phase is Phase.WEBSOCKET_RUNTIME
 
@@ -223,8 +224,8 @@ def test_service_close_reports_the_error_then_on_close_once() -> None:
         await session.send_audio(b"CLOSE!")
         await asyncio.wait_for(recorder.closed.wait(), WAIT)
         [error] = recorder.errors
-        assert error.code is ErrorCode.UPSTREAM_ERROR
-        assert error.close_code == 4503
+        assert error.code == ErrorCode.UPSTREAM_ERROR
+        assert error.close_code == 4503 and error.retryable
         await session.close()  # the official SDK would call on_close a second time here
         assert recorder.closes == 1
         with pytest.raises(ValueError, match="closed"):
@@ -291,12 +292,13 @@ def test_expire_at_is_sent_as_unix_seconds() -> None:
 
 
 def test_console_refusal_raises_session_token_error_and_not_on_error() -> None:
+    # A 401 from the console is a bad API key: sessionTokenInvalid, as the official SDK says.
     async def scenario(service: LoopbackService) -> None:
         recorder = Recorder()
         session = new_avatar_session(**official_kwargs(service, **recorder.callbacks()))
         with pytest.raises(SessionTokenError) as caught:
             await session.init()
-        assert caught.value.code is ErrorCode.SESSION_TOKEN_EXPIRED
+        assert caught.value.code == ErrorCode.SESSION_TOKEN_INVALID
         assert caught.value.http_status == 401
         assert recorder.errors == []
         await session.close()
@@ -375,7 +377,8 @@ def test_official_names_map_onto_the_config() -> None:
         ingress_endpoint_url="https://ingress.example/v2/driveningress",
         agora_egress=AgoraEgressConfig(channel_name="room", token="agora-SECRET", uid=7),
     )
-    config = session.config
+    assert session.config.agora_egress is not None
+    config = session.native_config
     assert config.audio_format is AudioFormat.OGG_OPUS
     assert (config.sample_rate, config.bitrate, config.use_query_auth) == (24000, 24000, True)
     assert config.ingress_endpoint.url.startswith("wss://ingress.example/")
@@ -413,11 +416,10 @@ def test_egress_config_reprs_hide_secrets() -> None:
 
 
 def test_official_error_code_names_equal_ours() -> None:
-    assert AvatarSDKErrorCode.sessionTokenExpired is ErrorCode.SESSION_TOKEN_EXPIRED
-    official = {v for k, v in vars(AvatarSDKErrorCode).items() if not k.startswith("_")}
-    assert official == set(ErrorCode)
-    assert all(getattr(AvatarSDKErrorCode, code.value) is code for code in ErrorCode)
-    assert AvatarSDKError is AvatarError
+    assert AvatarSDKErrorCode.sessionTokenExpired == ErrorCode.SESSION_TOKEN_EXPIRED
+    assert set(AvatarSDKErrorCode) == set(ErrorCode)
+    assert all(getattr(AvatarSDKErrorCode, code.value) == code for code in ErrorCode)
+    assert issubclass(AvatarSDKError, AvatarError)
 
 
 # --- against the emulator --------------------------------------------------------------------
@@ -478,7 +480,9 @@ def test_the_agora_egress_config_reaches_the_service() -> None:
     asyncio.run(asyncio.wait_for(scenario(), 20))
 
 
-def test_an_unknown_avatar_fails_start_with_avatar_not_found() -> None:
+def test_an_unknown_avatar_fails_start_as_the_refused_upgrade_it_is() -> None:
+    # The upgrade is refused with 404; the official SDK names any refusal but 401/403
+    # connectionFailed (the native API says avatarNotFound).
     async def scenario() -> None:
         async with Emulator(realtime=False) as emu:
             recorder = Recorder()
@@ -488,7 +492,10 @@ def test_an_unknown_avatar_fails_start_with_avatar_not_found() -> None:
             await session.init()
             with pytest.raises(AvatarSDKError) as caught:
                 await session.start()
-            assert caught.value.code == AvatarSDKErrorCode.avatarNotFound
+            assert caught.value.code == AvatarSDKErrorCode.connectionFailed
+            assert caught.value.http_status == 404
+            assert caught.value.native is not None
+            assert caught.value.native.code is ErrorCode.AVATAR_NOT_FOUND
             assert recorder.errors == []
             await session.close()
             assert recorder.closes == 1
