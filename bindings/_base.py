@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import AsyncIterator
 
 from avatarwire.core.errors import AvatarError
 from avatarwire.core.events import (
+    AnimationFrame,
     Event,
     RequestFinished,
     ServerError,
@@ -30,7 +32,8 @@ class SessionBase:
         self._core = core
         self._options = options
         self._callbacks = callbacks
-        self._queue_events = not callbacks.any
+        self._queue_events = options.queue_events
+        self._warned_unread = False
         self._events: deque[Event] = deque()
         self._ready = False
         self._closed: SessionClosed | None = None
@@ -109,6 +112,14 @@ class SessionBase:
             self._events.append(event)
         elif self._queue_events and not isinstance(event, SessionReady):
             self._events.append(event)
+            if self._queue_full and not self._warned_unread:
+                self._warned_unread = True
+                self._log.warning(
+                    "%d events wait unread, so reading pauses until they are taken: "
+                    "iterate the session (or call next_event()), or connect with "
+                    "queue_events=False if only callbacks take them",
+                    len(self._events),
+                )
 
     @property
     def _queue_full(self) -> bool:
@@ -132,3 +143,49 @@ class SessionBase:
         if self._events:
             return self._events.popleft()
         return self._closed
+
+
+def request_frame(event: Event, req_id: str) -> AnimationFrame | bool:
+    """What ``frames(req_id)`` does with an event: the frame to hand on, ``True`` when
+    the request (or the session) is over, ``False`` to skip it. A session that closed
+    with an error raises it."""
+    if isinstance(event, AnimationFrame):
+        return event if event.req_id == req_id else False
+    if isinstance(event, RequestFinished):
+        return event.req_id == req_id
+    if isinstance(event, SessionClosed):
+        if event.error is not None:
+            raise event.error
+        return True
+    return False
+
+
+class AsyncSessionBase(SessionBase):
+    """Iteration shared by the async bindings, over their ``next_event``."""
+
+    async def next_event(self) -> Event:
+        """The next event; after the session closed, its ``SessionClosed`` again."""
+        raise NotImplementedError
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Event]:
+        while True:
+            event = await self.next_event()
+            yield event
+            if isinstance(event, SessionClosed):
+                return
+
+    async def frames(self, req_id: str) -> AsyncIterator[AnimationFrame]:
+        """The animation frames of request ``req_id``, ending when it finishes.
+
+        Takes events off the queue; those of other requests are skipped. Raises the
+        session's error if it closes with one first.
+        """
+        while True:
+            found = request_frame(await self.next_event(), req_id)
+            if isinstance(found, AnimationFrame):
+                yield found
+            elif found:
+                return

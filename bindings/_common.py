@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import ssl
 from collections.abc import Callable, MutableMapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -15,6 +16,7 @@ from avatarwire.core.config import SessionConfig, expire_at_seconds
 from avatarwire.core.errors import AvatarError
 from avatarwire.core.events import AnimationFrame, Event, ServerError, SessionClosed, SessionReady
 from avatarwire.core.request_ids import RequestIdFactory, official_request_ids
+from avatarwire.core.retry import RetryPolicy, next_delay
 from avatarwire.core.session import (
     DEFAULT_MAX_AUDIO_CHUNK,
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -26,10 +28,15 @@ from avatarwire.core.token import TokenExchange
 from .masking import fastest_masker
 
 __all__ = [
+    "DEFAULT_MAX_BUFFERED_AUDIO",
+    "DEFAULT_MAX_QUEUED_EVENTS",
     "DEFAULT_TOKEN_LIFETIME",
     "Callbacks",
     "ConnectOptions",
+    "RetryCallback",
     "Timeouts",
+    "delay_before_retry",
+    "first_token",
     "new_client_session",
     "new_token_exchange",
     "real_request_ids",
@@ -38,9 +45,12 @@ __all__ = [
 ]
 
 DEFAULT_TOKEN_LIFETIME = timedelta(hours=1)
+DEFAULT_MAX_BUFFERED_AUDIO = 256 * 1024
+DEFAULT_MAX_QUEUED_EVENTS = 4096
 READ_SIZE = 64 * 1024
 
 logger = logging.getLogger("avatarwire.session")
+retry_logger = logging.getLogger("avatarwire.retry")
 
 
 def real_request_ids() -> RequestIdFactory:
@@ -57,7 +67,13 @@ def tls_context_for(secure: bool, given: ssl.SSLContext | None) -> ssl.SSLContex
 
 @dataclass(frozen=True, slots=True)
 class ConnectOptions:
-    """How a binding opens a session; the same knobs in every binding."""
+    """How a binding opens a session; the same knobs in every binding.
+
+    ``connect()`` takes each field as a keyword argument; ``fetch_token()`` and
+    ``open_session()`` take the record itself. ``queue_events=False`` keeps events
+    out of the queue (for callback-only sessions that never iterate); by default
+    every event goes to the callbacks *and* the queue.
+    """
 
     session_token: str | None = field(default=None, repr=False)
     expire_at: datetime | int | None = None
@@ -66,22 +82,56 @@ class ConnectOptions:
     request_ids: RequestIdFactory | None = None
     max_message_size: int | None = None
     max_audio_chunk: int | None = None
-    max_buffered_audio: int = 256 * 1024
-    max_queued_events: int = 4096
+    max_buffered_audio: int = DEFAULT_MAX_BUFFERED_AUDIO
+    max_queued_events: int = DEFAULT_MAX_QUEUED_EVENTS
+    queue_events: bool = True
 
 
-def connect_options(**given: Any) -> ConnectOptions:
-    """The options of a ``connect()`` call, naming any keyword it does not take."""
-    allowed = sorted(field.name for field in fields(ConnectOptions))
-    unknown = sorted(set(given) - set(allowed))
-    if unknown:
+#: Called before each retry of opening with the attempt that failed (1-based), its
+#: error and the seconds about to be waited.
+RetryCallback = Callable[[int, AvatarError, float], object]
+
+
+def first_token(options: ConnectOptions, retry: RetryPolicy | None) -> str | None:
+    """The token the first attempt opens with (``None``: fetch one); refuses a given
+    token together with retries, since every attempt needs a token of its own."""
+    if retry is not None and options.session_token is not None:
         raise TypeError(
-            f"connect() got unknown option(s) {', '.join(unknown)}; it takes "
-            f"{', '.join(allowed)}, transport_frames, on_error and on_close"
+            "connect() does not take session_token together with retry: every attempt "
+            "fetches a new token (tokens are single-use)"
         )
-    if given.get("timeouts") is None:
-        given["timeouts"] = Timeouts()
-    return ConnectOptions(**given)
+    return options.session_token
+
+
+def delay_before_retry(
+    policy: RetryPolicy | None, attempt: int, error: AvatarError, on_retry: RetryCallback | None
+) -> float | None:
+    """Seconds to wait before retrying after ``attempt`` failed with ``error``, logged
+    and reported to ``on_retry``; or ``None`` (logged if it follows retries): give up.
+    Without a policy, never retry."""
+    if policy is None:
+        return None
+    delay = next_delay(policy, attempt, error, random.random())
+    if delay is None:
+        if attempt > 1:
+            retry_logger.warning(
+                "opening the session failed [%s] on attempt %d of %d; giving up",
+                error.code.value,
+                attempt,
+                policy.max_attempts,
+            )
+        return None
+    retry_logger.warning(
+        "opening the session failed [%s] on attempt %d of %d: %s; retrying in %.2f s",
+        error.code.value,
+        attempt,
+        policy.max_attempts,
+        error,
+        delay,
+    )
+    if on_retry is not None:
+        on_retry(attempt, error, delay)
+    return delay
 
 
 def new_token_exchange(config: SessionConfig, options: ConnectOptions) -> TokenExchange:
@@ -153,11 +203,6 @@ class Callbacks:
         self.on_close = on_close
         self.ready = False
         self._closed = False
-
-    @property
-    def any(self) -> bool:
-        """Whether any callback was given."""
-        return bool(self.transport_frames or self.on_error or self.on_close)
 
     def deliver(self, event: Event) -> None:
         """Call whichever callback this event concerns."""

@@ -13,26 +13,35 @@ import ssl
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar, cast
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from avatarwire.core.config import SessionConfig
 from avatarwire.core.endpoints import Endpoint
-from avatarwire.core.events import Event, SessionClosed
+from avatarwire.core.errors import AvatarError
+from avatarwire.core.events import Event
+from avatarwire.core.request_ids import RequestIdFactory
+from avatarwire.core.retry import RetryPolicy
 from avatarwire.core.session import ClientSession, SessionState
 from avatarwire.core.steps import Step, Timeouts, step_failed, step_timed_out
 
-from ._base import SessionBase
+from ._base import AsyncSessionBase
 from ._common import (
+    DEFAULT_MAX_BUFFERED_AUDIO,
+    DEFAULT_MAX_QUEUED_EVENTS,
     Callbacks,
     CloseCallback,
     ConnectOptions,
     ErrorCallback,
     FrameCallback,
-    connect_options,
+    RetryCallback,
+    delay_before_retry,
+    first_token,
     new_client_session,
     new_token_exchange,
     tls_context_for,
 )
+from .session import Session
 
 __all__ = ["AsyncSession", "Timeouts", "connect", "fetch_token", "open_session"]
 
@@ -160,7 +169,7 @@ async def fetch_token(config: SessionConfig, options: ConnectOptions | None = No
     return exchange.token
 
 
-class AsyncSession(SessionBase):
+class AsyncSession(AsyncSessionBase):
     """An open session: send audio, interrupt, iterate events, close."""
 
     def __init__(self, core: ClientSession, options: ConnectOptions, callbacks: Callbacks) -> None:
@@ -274,16 +283,6 @@ class AsyncSession(SessionBase):
             self._pause_reading(False)
         return event
 
-    def __aiter__(self) -> AsyncIterator[Event]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Event]:
-        while True:
-            event = await self.next_event()
-            yield event
-            if isinstance(event, SessionClosed):
-                return
-
     async def close(self) -> None:
         """Close the session: closing handshake within the close timeout, then the socket."""
         transport = self._wire.transport
@@ -322,26 +321,59 @@ async def connect(
     config: SessionConfig,
     *,
     session_token: str | None = None,
+    expire_at: datetime | int | None = None,
     ssl_context: ssl.SSLContext | None = None,
     timeouts: Timeouts | None = None,
+    retry: RetryPolicy | None = None,
+    on_retry: RetryCallback | None = None,
     transport_frames: FrameCallback | None = None,
     on_error: ErrorCallback | None = None,
     on_close: CloseCallback | None = None,
-    **more: Any,
+    queue_events: bool = True,
+    request_ids: RequestIdFactory | None = None,
+    max_message_size: int | None = None,
+    max_audio_chunk: int | None = None,
+    max_buffered_audio: int = DEFAULT_MAX_BUFFERED_AUDIO,
+    max_queued_events: int = DEFAULT_MAX_QUEUED_EVENTS,
 ) -> AsyncIterator[AsyncSession]:
     """Fetch a token, open the socket, run the handshake; close on the way out.
 
-    ``more`` takes the other :class:`ConnectOptions` fields (``expire_at``,
-    ``request_ids``, ``max_buffered_audio``, ...).
+    ``retry`` retries the opening per the policy (each attempt with a new token),
+    logging each retry and telling ``on_retry``; without it, nothing is retried.
+    Callbacks are called as events come; every event is also queued for
+    ``async for`` / ``next_event()`` unless ``queue_events=False``.
     """
-    options = connect_options(
-        session_token=session_token, ssl_context=ssl_context, timeouts=timeouts, **more
+    options = ConnectOptions(
+        session_token=session_token,
+        expire_at=expire_at,
+        ssl_context=ssl_context,
+        timeouts=timeouts or Timeouts(),
+        request_ids=request_ids,
+        max_message_size=max_message_size,
+        max_audio_chunk=max_audio_chunk,
+        max_buffered_audio=max_buffered_audio,
+        max_queued_events=max_queued_events,
+        queue_events=queue_events,
     )
-    token = options.session_token or await fetch_token(config, options)
-    session = await open_session(
-        config, token, options, Callbacks(transport_frames, on_error, on_close)
-    )
+    token = first_token(options, retry)
+    attempt = 1
+    while True:
+        callbacks = Callbacks(transport_frames, on_error, on_close)
+        try:
+            token = token or await fetch_token(config, options)
+            session = await open_session(config, token, options, callbacks)
+            break
+        except AvatarError as error:
+            delay = delay_before_retry(retry, attempt, error, on_retry)
+            if delay is None:
+                raise
+            await asyncio.sleep(delay)
+            token, attempt = None, attempt + 1
     try:
         yield session
     finally:
         await session.close()
+
+
+if TYPE_CHECKING:
+    _satisfies_the_protocol: type[Session] = AsyncSession

@@ -16,29 +16,37 @@ import ssl
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from avatarwire.core.config import SessionConfig
 from avatarwire.core.endpoints import Endpoint
-from avatarwire.core.errors import LocalProtocolError
-from avatarwire.core.events import Event, SessionClosed
+from avatarwire.core.errors import AvatarError, LocalProtocolError
+from avatarwire.core.events import AnimationFrame, Event, SessionClosed
+from avatarwire.core.request_ids import RequestIdFactory
 from avatarwire.core.requests import RequestStatus
+from avatarwire.core.retry import RetryPolicy
 from avatarwire.core.session import ClientSession, SessionState
 from avatarwire.core.steps import Step, Timeouts, step_failed, step_timed_out
 
-from ._base import SessionBase
+from ._base import SessionBase, request_frame
 from ._common import (
+    DEFAULT_MAX_BUFFERED_AUDIO,
+    DEFAULT_MAX_QUEUED_EVENTS,
     READ_SIZE,
     Callbacks,
     CloseCallback,
     ConnectOptions,
     ErrorCallback,
     FrameCallback,
-    connect_options,
+    RetryCallback,
+    delay_before_retry,
+    first_token,
     new_client_session,
     new_token_exchange,
     tls_context_for,
 )
+from .session import SyncSession
 
 __all__ = ["BlockingSession", "Timeouts", "connect", "fetch_token", "open_session"]
 
@@ -357,6 +365,19 @@ class BlockingSession(SessionBase):
             if isinstance(event, SessionClosed):
                 return
 
+    def frames(self, req_id: str) -> Iterator[AnimationFrame]:
+        """The animation frames of request ``req_id``, ending when it finishes.
+
+        Takes events off the queue; those of other requests are skipped. Raises the
+        session's error if it closes with one first.
+        """
+        while True:
+            found = request_frame(self.next_event(), req_id)
+            if isinstance(found, AnimationFrame):
+                yield found
+            elif found:
+                return
+
     def wait(self, seconds: float) -> None:
         """Keep the socket moving (and callbacks coming) for ``seconds``: a pacing sleep."""
         deadline = time.monotonic() + seconds
@@ -418,24 +439,56 @@ def connect(
     config: SessionConfig,
     *,
     session_token: str | None = None,
+    expire_at: datetime | int | None = None,
     ssl_context: ssl.SSLContext | None = None,
     timeouts: Timeouts | None = None,
+    retry: RetryPolicy | None = None,
+    on_retry: RetryCallback | None = None,
     transport_frames: FrameCallback | None = None,
     on_error: ErrorCallback | None = None,
     on_close: CloseCallback | None = None,
-    **more: Any,
+    queue_events: bool = True,
+    request_ids: RequestIdFactory | None = None,
+    max_message_size: int | None = None,
+    max_audio_chunk: int | None = None,
+    max_buffered_audio: int = DEFAULT_MAX_BUFFERED_AUDIO,
+    max_queued_events: int = DEFAULT_MAX_QUEUED_EVENTS,
 ) -> Iterator[BlockingSession]:
     """Fetch a token, open the socket, run the handshake; close on the way out.
 
-    ``more`` takes the other :class:`ConnectOptions` fields (``expire_at``,
-    ``request_ids``, ``max_buffered_audio``, ...). On Ctrl-C (any exception that is
-    not an ``Exception``) the socket is dropped at once, without the closing handshake.
+    ``retry`` retries the opening per the policy (each attempt with a new token),
+    logging each retry and telling ``on_retry``; without it, nothing is retried.
+    Callbacks are called as events come; every event is also queued for
+    ``async for`` / ``next_event()`` unless ``queue_events=False``.
+    On Ctrl-C (any exception that is not an ``Exception``) the socket is dropped at
+    once, without the closing handshake. Retries sleep in the caller's thread.
     """
-    options = connect_options(
-        session_token=session_token, ssl_context=ssl_context, timeouts=timeouts, **more
+    options = ConnectOptions(
+        session_token=session_token,
+        expire_at=expire_at,
+        ssl_context=ssl_context,
+        timeouts=timeouts or Timeouts(),
+        request_ids=request_ids,
+        max_message_size=max_message_size,
+        max_audio_chunk=max_audio_chunk,
+        max_buffered_audio=max_buffered_audio,
+        max_queued_events=max_queued_events,
+        queue_events=queue_events,
     )
-    token = options.session_token or fetch_token(config, options)
-    session = open_session(config, token, options, Callbacks(transport_frames, on_error, on_close))
+    token = first_token(options, retry)
+    attempt = 1
+    while True:
+        callbacks = Callbacks(transport_frames, on_error, on_close)
+        try:
+            token = token or fetch_token(config, options)
+            session = open_session(config, token, options, callbacks)
+            break
+        except AvatarError as error:
+            delay = delay_before_retry(retry, attempt, error, on_retry)
+            if delay is None:
+                raise
+            time.sleep(delay)
+            token, attempt = None, attempt + 1
     try:
         yield session
     except BaseException as exc:
@@ -444,3 +497,7 @@ def connect(
         raise
     finally:
         session.close()
+
+
+if TYPE_CHECKING:
+    _satisfies_the_protocol: type[SyncSession] = BlockingSession

@@ -167,7 +167,10 @@ def _connect_options(config: SessionConfig) -> ConnectOptions:
     if config.timeouts is None or config.token_request_timeout != 30.0:
         timeouts = dataclasses.replace(timeouts, token=config.token_request_timeout)
     return ConnectOptions(
-        expire_at=config.expire_at, ssl_context=config.ssl_context, timeouts=timeouts
+        expire_at=config.expire_at,
+        ssl_context=config.ssl_context,
+        timeouts=timeouts,
+        queue_events=False,  # the callbacks are the only way out: nothing takes the queue
     )
 
 
@@ -194,10 +197,6 @@ class _CompatCallbacks(Callbacks):
         self.on_playback_state = config.on_playback_state
         self.connection_id = ""
         self._ended = False
-
-    @property
-    def any(self) -> bool:
-        return True  # events are never queued: the callbacks are the only way out
 
     def deliver(self, event: Event) -> None:
         if isinstance(event, SessionReady):

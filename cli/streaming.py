@@ -17,17 +17,16 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from types import FrameType
-from typing import Protocol
 
 import trio
 
 from avatarwire.bindings import asyncio as asyncio_binding
 from avatarwire.bindings import blocking as blocking_binding
 from avatarwire.bindings import trio as trio_binding
+from avatarwire.bindings.session import Session, SyncSession
 from avatarwire.core.config import SessionConfig
 from avatarwire.core.errors import AvatarError, LocalProtocolError
 from avatarwire.core.events import Event
-from avatarwire.core.requests import RequestStatus
 from avatarwire.core.session import SessionState
 
 from .plan import AudioChunk
@@ -77,44 +76,26 @@ def ctrl_c_sets(flag: threading.Event) -> Iterator[None]:
 # --- asyncio and trio --------------------------------------------------------------------
 
 
-class _AsyncSession(Protocol):
-    """What the runner uses of an asyncio or trio session."""
-
-    @property
-    def connection_id(self) -> str | None: ...
-
-    @property
-    def state(self) -> SessionState: ...
-
-    def request(self, req_id: str) -> RequestStatus | None: ...
-
-    async def send_audio(self, audio: bytes, end: bool = False) -> str: ...
-
-    async def interrupt(self) -> str: ...
-
-    async def next_event(self) -> Event: ...
-
-
 #: The next event within so many seconds, or ``None``: each event loop's own timeout.
-NextEventWithin = Callable[[_AsyncSession, float], Awaitable[Event | None]]
-Connect = Callable[..., AbstractAsyncContextManager[_AsyncSession]]
+NextEventWithin = Callable[[Session, float], Awaitable[Event | None]]
+Connect = Callable[..., AbstractAsyncContextManager[Session]]
 
 
-async def _next_event_asyncio(session: _AsyncSession, seconds: float) -> Event | None:
+async def _next_event_asyncio(session: Session, seconds: float) -> Event | None:
     try:
         return await asyncio.wait_for(session.next_event(), seconds)
     except asyncio.TimeoutError:
         return None
 
 
-async def _next_event_trio(session: _AsyncSession, seconds: float) -> Event | None:
+async def _next_event_trio(session: Session, seconds: float) -> Event | None:
     with trio.move_on_after(seconds):
         return await session.next_event()
     return None
 
 
 async def _act_async(
-    session: _AsyncSession,
+    session: Session,
     job: StreamJob,
     clock: Callable[[], float],
     next_event_within: NextEventWithin,
@@ -143,7 +124,7 @@ async def _stream_async(
     clock: Callable[[], float],
     next_event_within: NextEventWithin,
 ) -> None:
-    session: _AsyncSession | None = None
+    session: Session | None = None
     try:
         async with connect(job.config, max_queued_events=_MAX_QUEUED_EVENTS) as session:
             job.tally.connection_id = session.connection_id
@@ -171,7 +152,7 @@ async def stream_trio(job: StreamJob) -> None:
 # --- blocking ---------------------------------------------------------------------------
 
 
-def _act_blocking(session: blocking_binding.BlockingSession, job: StreamJob) -> None:
+def _act_blocking(session: SyncSession, job: StreamJob) -> None:
     script, tally = job.script(), job.tally
     start = time.monotonic()
     while not isinstance(action := script.next_action(time.monotonic() - start), Finish):
@@ -191,7 +172,7 @@ def _act_blocking(session: blocking_binding.BlockingSession, job: StreamJob) -> 
 
 def stream_blocking(job: StreamJob) -> None:
     """Run the job on the blocking binding."""
-    session: blocking_binding.BlockingSession | None = None
+    session: SyncSession | None = None
     try:
         with blocking_binding.connect(job.config, max_queued_events=_MAX_QUEUED_EVENTS) as session:
             job.tally.connection_id = session.connection_id

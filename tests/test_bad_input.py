@@ -627,12 +627,10 @@ def test_calls_after_the_session_closed_are_refused(api: Api, emu: EmulatorThrea
     assert all("CLOSED" in message for message in messages), messages
 
 
-def test_an_unknown_connect_option_is_named_with_the_ones_allowed() -> None:
+def test_an_unknown_connect_option_is_named() -> None:
     from avatarwire.bindings.blocking import connect
 
     config = SessionConfig(api_key="key-1234", app_id="app", avatar_id="avatar")
     with pytest.raises(TypeError) as caught, connect(config, max_queued_event=5):
         pass
-    message = str(caught.value)
-    assert "max_queued_event" in message
-    assert "max_queued_events" in message and "expire_at" in message
+    assert "max_queued_event" in str(caught.value)  # the allowed ones: help(connect), mypy

@@ -1,0 +1,118 @@
+"""The session every binding hands out, as ``typing.Protocol`` s: what an application,
+the CLI or a fourth binding may rely on.
+
+:class:`Session` is the asyncio and trio session, :class:`SyncSession` the blocking
+one; both share :class:`SessionView` (what can be read without I/O). Each binding
+checks under mypy that its class satisfies its protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Protocol
+
+from avatarwire.core.events import AnimationFrame, Event
+from avatarwire.core.requests import RequestStatus
+from avatarwire.core.session import SessionState
+
+__all__ = ["Audio", "Session", "SessionView", "SyncSession"]
+
+#: What ``send_audio`` takes: 16-bit little-endian mono PCM (or Ogg Opus pages).
+Audio = bytes | bytearray | memoryview
+
+
+class SessionView(Protocol):
+    """What any session tells without I/O."""
+
+    @property
+    def connection_id(self) -> str | None:
+        """The service's id for this session, once ready."""
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What the service announced it can do (``playback_control``, ...)."""
+
+    @property
+    def state(self) -> SessionState:
+        """Where the session stands (READY until it closes)."""
+
+    def request(self, req_id: str) -> RequestStatus | None:
+        """Audio sent, frames received and outcome of a recent request."""
+
+
+class Session(SessionView, Protocol):
+    """An open asyncio or trio session.
+
+    ``async for event in session`` ends after ``SessionClosed``;
+    ``async for frame in session.frames(req_id)`` ends when that request finishes.
+    """
+
+    async def send_audio(
+        self,
+        audio: Audio,
+        end: bool = False,
+        *,
+        traceparent: str | None = None,
+        tracestate: str | None = None,
+    ) -> str:
+        """Send audio for the current request; its req_id. ``end=True`` ends the request."""
+
+    async def interrupt(self) -> str:
+        """Interrupt the most recent request; its req_id."""
+
+    async def pause(self) -> str:
+        """Hold playout of the most recent request (``playback_control`` only)."""
+
+    async def resume(self) -> str:
+        """Resume playout held by ``pause``."""
+
+    async def next_event(self) -> Event:
+        """The next event; after the session closed, its ``SessionClosed`` again."""
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        """Every event, up to and including ``SessionClosed``."""
+
+    def frames(self, req_id: str) -> AsyncIterator[AnimationFrame]:
+        """The frames of one request, until it finishes."""
+
+    async def close(self) -> None:
+        """Close the session (idempotent)."""
+
+
+class SyncSession(SessionView, Protocol):
+    """An open blocking session: the same calls, in the caller's thread.
+
+    ``for event in session`` ends after ``SessionClosed``;
+    ``for frame in session.frames(req_id)`` ends when that request finishes.
+    """
+
+    def send_audio(
+        self,
+        audio: Audio,
+        end: bool = False,
+        *,
+        traceparent: str | None = None,
+        tracestate: str | None = None,
+    ) -> str:
+        """Send audio for the current request; its req_id. ``end=True`` ends the request."""
+
+    def interrupt(self) -> str:
+        """Interrupt the most recent request; its req_id."""
+
+    def pause(self) -> str:
+        """Hold playout of the most recent request (``playback_control`` only)."""
+
+    def resume(self) -> str:
+        """Resume playout held by ``pause``."""
+
+    def next_event(self, timeout: float | None = None) -> Event:
+        """The next event within ``timeout`` (``TimeoutError``); then ``SessionClosed``."""
+
+    def __iter__(self) -> Iterator[Event]:
+        """Every event, up to and including ``SessionClosed``."""
+
+    def frames(self, req_id: str) -> Iterator[AnimationFrame]:
+        """The frames of one request, until it finishes."""
+
+    def close(self) -> None:
+        """Close the session (idempotent)."""

@@ -1,0 +1,171 @@
+"""The flat public API: ``import avatarwire`` and its three ``connect`` calls."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import inspect
+import logging
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+import trio
+
+import avatarwire
+from avatarwire.bindings import retry as old_retry
+from avatarwire.emulator import EmulatorThread
+
+PCM = b"\x10\x00\xf0\xff" * 4000  # half a second at 16 kHz
+CALLBACKS_AND_RETRY = {"transport_frames", "on_error", "on_close", "retry", "on_retry"}
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[EmulatorThread]:
+    with EmulatorThread(realtime=False) as emu:
+        yield emu
+
+
+def test_importing_avatarwire_loads_no_binding_event_loop_or_emulator() -> None:
+    code = (
+        "import sys, avatarwire\n"
+        "heavy = ('asyncio', 'trio', 'ssl', 'google.protobuf', 'avatarwire.emulator')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == ""
+
+
+def test_every_exported_name_resolves() -> None:
+    for name in avatarwire.__all__:
+        assert getattr(avatarwire, name) is not None, name
+    assert avatarwire.connect is avatarwire.asyncio.connect
+    assert avatarwire.Emulator.__module__.startswith("avatarwire.emulator")
+    with pytest.raises(AttributeError, match="no_such_name"):
+        avatarwire.no_such_name  # noqa: B018
+
+
+@pytest.mark.parametrize("binding", ["asyncio", "trio", "blocking"])
+def test_connect_takes_every_option_as_a_typed_keyword(binding: str) -> None:
+    connect = getattr(avatarwire, binding).connect
+    parameters = inspect.signature(connect).parameters
+    assert not any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    options = {field.name for field in dataclasses.fields(avatarwire.ConnectOptions)}
+    keywords = {name for name, p in parameters.items() if p.kind is p.KEYWORD_ONLY}
+    assert keywords == options | CALLBACKS_AND_RETRY
+    for field in dataclasses.fields(avatarwire.ConnectOptions):
+        default = parameters[field.name].default
+        if field.name != "timeouts":  # None there means Timeouts()
+            assert default == field.default, field.name
+
+
+def test_the_three_connects_take_the_same_keywords() -> None:
+    names = [
+        list(inspect.signature(getattr(avatarwire, binding).connect).parameters)
+        for binding in ("asyncio", "trio", "blocking")
+    ]
+    assert names[0] == names[1] == names[2]
+
+
+# --- callbacks and iteration together ----------------------------------------------------
+
+
+def test_asyncio_callbacks_and_iteration_both_see_every_frame(emulator: EmulatorThread) -> None:
+    async def scenario() -> tuple[int, int, int]:
+        called: list[bool] = []
+        async with avatarwire.connect(
+            emulator.session_config(), transport_frames=lambda data, last: called.append(last)
+        ) as session:
+            req_id = await session.send_audio(PCM, end=True)
+            iterated = [frame.end async for frame in session.frames(req_id)]
+            status = session.request(req_id)
+            assert status is not None
+            return len(called), len(iterated), status.frames
+
+    called, iterated, frames = asyncio.run(scenario())
+    assert called == iterated == frames > 0
+
+
+def test_trio_frames_end_when_the_request_finishes(emulator: EmulatorThread) -> None:
+    async def scenario() -> tuple[int, int]:
+        errors: list[avatarwire.AvatarError] = []
+        async with avatarwire.trio.connect(
+            emulator.session_config(), on_error=errors.append
+        ) as session:
+            req_id = await session.send_audio(PCM, end=True)
+            frames = [frame async for frame in session.frames(req_id)]
+            status = session.request(req_id)
+            assert status is not None and status.finished and not errors
+            return len(frames), status.frames
+
+    iterated, counted = trio.run(scenario)
+    assert iterated == counted > 0
+
+
+def test_blocking_frames_then_the_events_of_the_next_request(emulator: EmulatorThread) -> None:
+    with avatarwire.blocking.connect(emulator.session_config()) as session:
+        first = session.send_audio(PCM, end=True)
+        frames = list(session.frames(first))
+        assert frames and frames[-1].end and all(f.req_id == first for f in frames)
+        second = session.send_audio(PCM, end=True)
+        assert second != first
+        assert len(list(session.frames(second))) == len(frames)
+
+
+def test_queue_events_false_leaves_events_to_the_callbacks(emulator: EmulatorThread) -> None:
+    called: list[bool] = []
+    with avatarwire.blocking.connect(
+        emulator.session_config(),
+        transport_frames=lambda data, last: called.append(last),
+        queue_events=False,
+    ) as session:
+        req_id = session.send_audio(PCM, end=True)
+        session.wait_for_request(req_id, timeout=10)
+    assert called and called[-1]
+    assert isinstance(session.next_event(timeout=0), avatarwire.SessionClosed)
+
+
+def test_unread_events_are_reported_once_when_reading_pauses(
+    emulator: EmulatorThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    with (
+        caplog.at_level(logging.WARNING, "avatarwire.session"),
+        avatarwire.blocking.connect(emulator.session_config(), max_queued_events=2) as session,
+    ):
+        req_id = session.send_audio(PCM, end=True)
+        assert len(list(session.frames(req_id))) > 2
+    warnings = [r.getMessage() for r in caplog.records if "wait unread" in r.getMessage()]
+    assert len(warnings) == 1 and "queue_events=False" in warnings[0]
+
+
+# --- retry as an option of connect ------------------------------------------------------
+
+
+def test_retry_is_an_option_of_connect_and_the_old_helpers_still_work(
+    emulator: EmulatorThread,
+) -> None:
+    bad = emulator.session_config(api_key="not-the-key-0000")
+    policy = avatarwire.RetryPolicy(max_attempts=3, base_delay=0.01, max_delay=0.02)
+    retries: list[int] = []
+    with (
+        pytest.raises(avatarwire.AvatarError) as refused,
+        avatarwire.blocking.connect(
+            bad, retry=policy, on_retry=lambda attempt, error, delay: retries.append(attempt)
+        ),
+    ):
+        pass
+    assert refused.value.retry is avatarwire.Retry.NO and retries == []
+    with old_retry.connect_with_retry_blocking(emulator.session_config(), policy=policy) as s:
+        assert s.connection_id
+
+
+def test_a_given_token_with_retry_is_refused_naming_both() -> None:
+    config = avatarwire.SessionConfig(api_key="key-1234", app_id="app", avatar_id="avatar")
+    with (
+        pytest.raises(TypeError, match=r"session_token.*retry"),
+        avatarwire.blocking.connect(config, session_token="t", retry=avatarwire.RetryPolicy()),
+    ):
+        pass
