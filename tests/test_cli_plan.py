@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from avatarwire.cli.audio import AudioFileError, mix_down, read_raw_pcm
@@ -21,6 +21,7 @@ def _chunks(plan_steps: tuple[object, ...]) -> list[AudioChunk]:
     return [step for step in plan_steps if isinstance(step, AudioChunk)]
 
 
+@settings(deadline=None)  # building 30000 samples is slow on a loaded machine, not wrong
 @given(
     samples=st.integers(1, 30000),
     rate=RATES,
