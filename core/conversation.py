@@ -537,7 +537,8 @@ class Conversation:
         elif isinstance(event, RequestFinished):
             segment = self._by_req.get(event.req_id)
             if segment is not None and segment.finished_reason is None:
-                self._mark(segment, "interrupted" if event.interrupted else "completed")
+                # Interrupted without a barge-in of ours: the session ended under it.
+                self._mark(segment, "lost" if event.interrupted else "completed")
                 segment.ended = True
                 segment.unsent.clear()
                 self._await_final_state(segment)
