@@ -191,6 +191,44 @@ def scale_report(
     }
 
 
+async def interrupt_queued(
+    open_session: Opener, infos: list[EmulatorInfo], rounds: int, audio_seconds: float = 60.0
+) -> dict[str, Any]:
+    """``interrupt()`` while a burst of frames is still queued in the socket: time from
+    its return to the last frame of the interrupted request reaching the callback.
+
+    Each round sends ``audio_seconds`` of audio at once, the last chunk ``end=True``;
+    the burst sink answers with all of the request's frames in one write; as soon as
+    the first of them reaches the callback, the request is interrupted (a barge-in
+    while it plays), with most of its frames still unread in the socket.
+    """
+    first = asyncio.Event()
+    frames = FrameRecorder()
+    frames.on_frame = first.set
+    delays: list[float] = []
+    late_frames: list[int] = []
+    count = int(audio_seconds * CHUNKS_PER_SECOND)
+    async with open_session(infos[0], frames) as session:
+        for _ in range(rounds + 1):  # the first round warms up
+            first.clear()
+            for index in range(count):
+                await session.send_audio(chunk(index), end=index == count - 1)
+            await first.wait()  # in place: wait_for would add loop iterations (reads)
+            await session.interrupt()
+            returned = now()
+            frames.mark()
+            await asyncio.sleep(0.3)  # every frame still coming has arrived by then
+            delays.append(max(0.0, frames.last_at - returned))
+            late_frames.append(frames.frames_since_mark)
+    delays, late_frames = delays[1:], late_frames[1:]
+    return {
+        "interrupt_to_last_frame": latency_summary(delays),
+        "frames_after_interrupt_p50": sorted(late_frames)[len(late_frames) // 2],
+        "frames_after_interrupt_max": max(late_frames),
+        "frames_per_round": count // 2,
+    }
+
+
 async def latency(open_session: Opener, infos: list[EmulatorInfo], rounds: int) -> dict[str, Any]:
     """Interrupt -> last frame of the request, and end=True -> its final frame."""
     ended = asyncio.Event()

@@ -156,6 +156,27 @@ class EmulatorProcess:
                 self.process.wait()
 
 
+class SinkProcess(EmulatorProcess):
+    """``benchmarks/sink_server.py`` in its own process: a server that does the least
+    a client needs, so it is never the bottleneck."""
+
+    def __init__(
+        self, *, deflate: bool = False, burst: bool = False, cpus: set[int] | None = None
+    ) -> None:
+        here = os.path.dirname(os.path.abspath(__file__))
+        args = [sys.executable, os.path.join(here, "sink_server.py")]
+        args += ["--deflate"] * deflate + ["--burst"] * burst
+        self.process = subprocess.Popen(
+            args, stdout=subprocess.PIPE, text=True, preexec_fn=pinned_to(cpus)
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the sink did not start (exit {self.process.wait()})")
+        self.info = EmulatorInfo.from_json(line)
+        self._cpu_at_start = self.cpu_seconds()
+
+
 def now() -> float:
     """The monotonic clock every benchmark uses."""
     return time.perf_counter()

@@ -68,7 +68,14 @@ def ready_client_session() -> Any:
         console_url="http://127.0.0.1:1/x",
     )
     ids = iter(range(10**9))
-    client = ClientSession(config, "token", request_ids=lambda: f"{REQ_ID[:-6]}{next(ids):06d}")
+    from avatarwire.bindings.masking import fastest_masker
+
+    client = ClientSession(
+        config,
+        "token",
+        request_ids=lambda: f"{REQ_ID[:-6]}{next(ids):06d}",
+        masker=fastest_masker(),  # as the bindings inject it
+    )
     server = ServerConnection()
     while client.state is not SessionState.READY:
         outgoing = client.data_to_send()
@@ -123,8 +130,10 @@ def ours(seconds: float) -> dict[str, Any]:
     }
 
 
-def official(seconds: float, frame_hex: str) -> dict[str, Any]:
-    from avatarkit.proto.generated import message_pb2
+def official(seconds: float, frame_hex: str, package: str = "avatarkit") -> dict[str, Any]:
+    import importlib
+
+    message_pb2 = importlib.import_module(f"{package}.proto.generated.message_pb2")
     from websockets.client import ClientProtocol
     from websockets.protocol import State
     from websockets.uri import parse_uri
@@ -184,6 +193,8 @@ def run(side: str, seconds: float = 2.0, frame_hex: str = "") -> dict[str, Any]:
 
     The official side decodes the frame that our side built (``frame_hex``).
     """
-    if side == "official":
-        return official(seconds, frame_hex)
-    return ours(seconds)
+    if side == "ours":
+        return ours(seconds)
+    from official import package_of
+
+    return official(seconds, frame_hex, package_of(side))

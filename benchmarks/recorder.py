@@ -10,7 +10,7 @@ from common import now
 class FrameRecorder:
     """The ``transport_frames(frame, is_last)`` callback of one session, with counters."""
 
-    __slots__ = ("ended_at", "ends", "frames", "frames_at_mark", "last_at", "on_end")
+    __slots__ = ("ended_at", "ends", "frames", "frames_at_mark", "last_at", "on_end", "on_frame")
 
     def __init__(self, on_end: Callable[[], object] | None = None) -> None:
         self.frames = 0
@@ -19,10 +19,13 @@ class FrameRecorder:
         self.ended_at = 0.0
         self.frames_at_mark = 0
         self.on_end = on_end
+        self.on_frame: Callable[[], object] | None = None
 
     def __call__(self, frame: bytes, is_last: bool) -> None:
         self.frames += 1
         self.last_at = now()
+        if self.on_frame is not None:
+            self.on_frame()
         if is_last:
             self.ends += 1
             self.ended_at = self.last_at

@@ -18,11 +18,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import EmulatorProcess, pinned_to
+from common import EmulatorProcess, SinkProcess, pinned_to
 
 HERE = Path(__file__).resolve().parent
-CLIENTS = ("official", "asyncio", "trio", "blocking")
-OURS = CLIENTS[1:]
+#: The official SDKs: ``avatarkit`` 0.1.7 and its successor ``spatialreal`` 0.2.x, each
+#: also with permessage-deflate off (only a ``--server sink-deflate`` accepts it).
+OFFICIAL = ("official", "spatialreal", "official-nodeflate", "spatialreal-nodeflate")
+OURS = ("asyncio", "trio", "blocking")
+CLIENTS = ("official", "spatialreal", *OURS)
+ALL_CLIENTS = (*OFFICIAL, *OURS)
+#: ``--server``: what the clients talk to in throughput, latency, interrupt and scale.
+SERVERS = ("emulator", "sink", "sink-deflate")
 
 
 #: ``--pin``: the CPUs of client processes and of emulator processes (``None``: any).
@@ -65,9 +71,16 @@ def worker(client: str, workload: str, params: dict[str, Any], timeout: float) -
 class Emulators:
     """``count`` emulator processes; reports how much CPU they used during a run."""
 
-    def __init__(self, count: int, *, fast: bool) -> None:
+    def __init__(self, count: int, *, fast: bool, server: str = "emulator") -> None:
         cpus = PIN["emulator"]
-        self.processes = [EmulatorProcess(fast=fast, cpus=cpus) for _ in range(count)]
+        self.processes: list[EmulatorProcess | SinkProcess]
+        if server == "emulator":
+            self.processes = [EmulatorProcess(fast=fast, cpus=cpus) for _ in range(count)]
+        else:
+            deflate, burst = server.endswith("-deflate"), server.startswith("sink-burst")
+            self.processes = [
+                SinkProcess(deflate=deflate, burst=burst, cpus=cpus) for _ in range(count)
+            ]
         #: What "100% of every CPU the emulators may use" is, in % of one core.
         self.cpu_limit_percent = 100 * len(cpus or range(os.cpu_count() or 1))
 
@@ -104,10 +117,12 @@ def measured(
 def core_alone(seconds: float) -> dict[str, Any]:
     ours = worker("asyncio", "core", {"emulators": [], "seconds": seconds}, 120)
     frame_hex = ours.pop("frame_hex", "")
-    official = worker(
-        "official", "core", {"emulators": [], "seconds": seconds, "frame_hex": frame_hex}, 120
-    )
-    return {"official": official, "ours": ours}
+    params = {"emulators": [], "seconds": seconds, "frame_hex": frame_hex}
+    return {
+        "official": worker("official", "core", params, 120),
+        "spatialreal": worker("spatialreal", "core", params, 120),
+        "ours": ours,
+    }
 
 
 def ratio(ours: Any, official: Any) -> float | None:
@@ -134,6 +149,9 @@ ROWS = [
     ("latency: interrupt -> last frame p99", "latency", "interrupt_to_last_frame.p99_ms", "ms"),
     ("latency: end=True -> final frame p50", "latency", "end_to_final_frame.p50_ms", "ms"),
     ("latency: end=True -> final frame p99", "latency", "end_to_final_frame.p99_ms", "ms"),
+    ("interrupt, frames queued: -> last p50", "interrupt", "interrupt_to_last_frame.p50_ms", "ms"),
+    ("interrupt, frames queued: -> last p99", "interrupt", "interrupt_to_last_frame.p99_ms", "ms"),
+    ("interrupt, frames queued: frames after", "interrupt", "frames_after_interrupt_p50", ""),
 ]
 SCALE_ROWS = [
     ("CPU % of one core", "cpu_percent", "%"),
@@ -157,15 +175,20 @@ def fmt(value: Any) -> str:
 
 
 def table(results: dict[str, Any]) -> str:
-    """The printed report: absolute figures per client, and ours / official."""
-    head = f"{'figure':42}" + "".join(f"{c:>12}" for c in CLIENTS)
-    head += "".join(f"{c + '/off':>14}" for c in OURS)
+    """The printed report: absolute figures per client, and asyncio / each official SDK."""
+    shown = [c for c in ALL_CLIENTS if any(c in r for r in _per_client_results(results))]
+    shown = shown or list(CLIENTS)
+    officials = [c for c in shown if c in OFFICIAL]
+    head = f"{'figure':42}" + "".join(f"{c[:12]:>13}" for c in shown)
+    head += "".join(f"{'aio/' + c[:10]:>15}" for c in officials)
     lines = [head, "-" * len(head)]
 
     def row(label: str, values: dict[str, Any], unit: str) -> None:
         text = f"{label + (f' ({unit})' if unit else ''):42}"
-        text += "".join(f"{fmt(values.get(c)):>12}" for c in CLIENTS)
-        text += "".join(f"{fmt(ratio(values.get(c), values.get('official'))):>14}" for c in OURS)
+        text += "".join(f"{fmt(values.get(c)):>13}" for c in shown)
+        text += "".join(
+            f"{fmt(ratio(values.get('asyncio'), values.get(c))):>15}" for c in officials
+        )
         lines.append(text)
 
     for label, workload, path, unit in ROWS:
@@ -184,9 +207,19 @@ def table(results: dict[str, Any]) -> str:
             row(f"scale N={size}: {label}", values, unit)
     core = results.get("core", {})
     for key in CORE_ROWS:
-        values = {"official": dig(core, f"official.{key}"), "asyncio": dig(core, f"ours.{key}")}
+        values = {
+            "official": dig(core, f"official.{key}"),
+            "spatialreal": dig(core, f"spatialreal.{key}"),
+            "asyncio": dig(core, f"ours.{key}"),
+        }
         row(f"core alone: {key[:-3]}", values, "ns")
     return "\n".join(lines)
+
+
+def _per_client_results(results: dict[str, Any]) -> list[dict[str, Any]]:
+    found = [results.get(w, {}) for w in ("throughput", "latency", "interrupt")]
+    found += list(results.get("scale", {}).values())
+    return [r for r in found if isinstance(r, dict)]
 
 
 def main() -> None:
@@ -194,7 +227,20 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short runs, small N")
     parser.add_argument("--out", default="results.json", help="JSON file to write")
     parser.add_argument("--clients", default=",".join(CLIENTS))
-    parser.add_argument("--workloads", default="throughput,scale,latency,core")
+    parser.add_argument("--workloads", default="throughput,scale,latency,interrupt,core")
+    parser.add_argument(
+        "--server",
+        default="emulator",
+        choices=SERVERS,
+        help="emulator (the real protocol, paced), sink (never the bottleneck), "
+        "sink-deflate (the sink accepting permessage-deflate)",
+    )
+    parser.add_argument(
+        "--interrupt-audio-seconds",
+        type=float,
+        default=60.0,
+        help="audio sent at once before each interrupt (its frames queue up)",
+    )
     parser.add_argument("--throughput-seconds", type=float, default=None)
     parser.add_argument("--scale-sizes", default=None, help="comma-separated N")
     parser.add_argument("--scale-seconds", type=float, default=None)
@@ -235,30 +281,40 @@ def main() -> None:
             "scale_sizes": sizes,
             "scale_seconds": scale_seconds,
             "latency_rounds": rounds,
+            "server": args.server,
         },
     }
     if "core" in workloads:
         results["core"] = core_alone(1.0 if quick else 3.0)
     if "throughput" in workloads:
-        with Emulators(1, fast=True) as emulators:
+        with Emulators(1, fast=True, server=args.server) as emulators:
             results["throughput"] = {
                 client: measured(emulators, client, "throughput", {"seconds": seconds}, 900)
                 for client in clients
             }
     if "latency" in workloads:
-        with Emulators(1, fast=False) as emulators:
+        with Emulators(1, fast=False) as emulators:  # its real-time playout is the point
             results["latency"] = {
                 client: measured(emulators, client, "latency", {"rounds": rounds}, 600)
                 for client in clients
             }
+    if "interrupt" in workloads:
+        params = {"rounds": rounds, "audio_seconds": args.interrupt_audio_seconds}
+        burst = "sink-burst-deflate" if args.server == "sink-deflate" else "sink-burst"
+        with Emulators(1, fast=True, server=burst) as emulators:  # frames queue up
+            results["interrupt"] = {
+                client: measured(emulators, client, "interrupt_queued", params, 600)
+                for client in clients
+                if client not in ("trio", "blocking")  # the asyncio drivers only
+            }
     if "scale" in workloads:
         results["scale"] = {}
         for size in sizes:
-            count = args.emulators or max(1, -(-size // 250))
+            count = args.emulators or (max(1, -(-size // 250)) if args.server == "emulator" else 1)
             per_client: dict[str, Any] = {}
             for client in clients:
                 # A fresh emulator set per client: no leftovers from the previous run.
-                with Emulators(count, fast=False) as emulators:
+                with Emulators(count, fast=False, server=args.server) as emulators:
                     per_client[client] = measured(
                         emulators,
                         client,

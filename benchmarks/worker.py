@@ -14,6 +14,9 @@ from common import EmulatorInfo
 
 DRIVERS = {
     "official": "official",
+    "official-nodeflate": "official",
+    "spatialreal": "official",
+    "spatialreal-nodeflate": "official",
     "asyncio": "ours_asyncio",
     "trio": "ours_trio",
     "blocking": "ours_blocking",
@@ -27,10 +30,12 @@ def main() -> None:
     if workload == "core":
         import core_alone
 
-        side = "official" if client == "official" else "ours"
+        side = "ours" if client in ("asyncio", "trio", "blocking") else client
         result = core_alone.run(side, params["seconds"], params.get("frame_hex", ""))
     else:
         driver = importlib.import_module(DRIVERS[client])
+        if DRIVERS[client] == "official":
+            params["client"] = client
         result = driver.run(workload, infos, **params)
     print(json.dumps(result))
 
