@@ -11,14 +11,14 @@ from __future__ import annotations
 import asyncio
 import ssl
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from avatarwire.core.config import SessionConfig
 from avatarwire.core.endpoints import Endpoint
-from avatarwire.core.errors import AvatarError
+from avatarwire.core.errors import AvatarError, LocalProtocolError
 from avatarwire.core.events import Event
 from avatarwire.core.request_ids import RequestIdFactory
 from avatarwire.core.retry import RetryPolicy
@@ -41,6 +41,7 @@ from ._common import (
     new_token_exchange,
     tls_context_for,
 )
+from .pacer import stream_paced
 from .session import Session
 
 __all__ = ["AsyncSession", "Timeouts", "connect", "fetch_token", "open_session"]
@@ -255,6 +256,49 @@ class AsyncSession(AsyncSessionBase):
         req_id = self._queue_audio(audio, end, traceparent, tracestate)
         await self._flush(batch=True)
         return req_id
+
+    async def stream(
+        self,
+        audio: Iterable[bytes] | AsyncIterable[bytes],
+        *,
+        realtime: bool = True,
+        end: bool = True,
+    ) -> str:
+        """Send a source of PCM chunks as one request (closed with ``end=True`` unless
+        ``end=False``); returns its req_id.
+
+        ``realtime=True`` sends each chunk when its audio would start playing, as a
+        live speaker would; every session of the event loop shares one timer for it.
+        ``realtime=False`` sends as fast as backpressure allows.
+        """
+        if realtime:
+            return await stream_paced(self, self._core.config, audio, end=end)
+        req_id = ""
+        if isinstance(audio, AsyncIterable):
+            async for chunk in audio:
+                req_id = await self.send_audio(chunk) if chunk else req_id
+        else:
+            for chunk in audio:
+                req_id = await self.send_audio(chunk) if chunk else req_id
+        if end:
+            req_id = await self.send_audio(b"", end=True)
+        return req_id
+
+    def _send_audio_now(self, audio: bytes, end: bool) -> str:
+        """Queue and write audio at once (the pacer's call: it already keeps time); once
+        the session has closed with an error, that error, which says why."""
+        try:
+            req_id = self._queue_audio(audio, end, None, None)
+        except LocalProtocolError:
+            if self._closed is not None and self._closed.error is not None:
+                raise self._closed.error from None
+            raise
+        self._write_now()
+        return req_id
+
+    def _may_write(self) -> bool:
+        """Whether the socket takes more without going over ``max_buffered_audio``."""
+        return self._wire.writable.is_set()
 
     async def interrupt(self) -> str:
         """Interrupt the most recent request; returns its req_id."""

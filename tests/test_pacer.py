@@ -1,0 +1,192 @@
+"""The asyncio pacer: one timer per loop sends every session's audio as it falls due,
+never early, in order, under one request; against the emulator and a recording session."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from avatarwire.bindings.asyncio import connect
+from avatarwire.bindings.pacer import READ_AHEAD, SLACK, pacer_for, stream_paced
+from avatarwire.core.config import AgoraEgress, AudioFormat
+from avatarwire.core.errors import AvatarError, LocalProtocolError
+from avatarwire.core.events import RequestFinished
+from avatarwire.emulator import Emulator, Fault
+
+RATE = 16000 * 2  # bytes per second of 16 kHz PCM
+
+
+def pcm(size: int, seed: int = 0) -> bytes:
+    return bytes((seed + index) % 251 for index in range(size))
+
+
+class RecordingSession:
+    """A session stand-in that records when the pacer hands it each chunk."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.sent: list[tuple[float, bytes, bool]] = []
+        self.writable = True
+
+    def _send_audio_now(self, audio: bytes, end: bool) -> str:
+        self.sent.append((self.loop.time(), audio, end))
+        return "req-1"
+
+    def _may_write(self) -> bool:
+        return self.writable
+
+
+def config(**overrides: object) -> object:
+    from test_session import make_config
+
+    return make_config(**overrides)
+
+
+@settings(max_examples=15, deadline=None)
+@given(sizes=st.lists(st.integers(1, 320).map(lambda n: 2 * n), min_size=1, max_size=8))
+def test_chunks_go_out_in_order_never_before_their_audio_would_start(sizes: list[int]) -> None:
+    async def scenario() -> tuple[float, list[tuple[float, bytes, bool]]]:
+        loop = asyncio.get_running_loop()
+        session = RecordingSession(loop)
+        start = loop.time()
+        chunks = [pcm(size, seed) for seed, size in enumerate(sizes)]
+        req_id = await stream_paced(
+            session,
+            config(),
+            chunks,
+            end=True,
+            clock=lambda: start,  # type: ignore[arg-type]
+        )
+        assert req_id == "req-1"
+        return start, session.sent
+
+    start, sent = asyncio.run(scenario())
+    audio = [entry for entry in sent if entry[1]]
+    assert [len(chunk) for _, chunk, _ in audio] == sizes
+    assert sent[-1][1:] == (b"", True)  # the source ran dry: the request is ended
+    played = 0
+    for when, chunk, _ in audio:
+        assert when >= start + played / RATE - SLACK, "a chunk went out before it was due"
+        played += len(chunk)
+
+
+def test_every_paced_session_of_a_loop_shares_one_timer() -> None:
+    async def scenario() -> int:
+        loop = asyncio.get_running_loop()
+        sessions = [RecordingSession(loop) for _ in range(50)]
+        streams = [
+            asyncio.ensure_future(
+                stream_paced(session, config(), [pcm(640)] * 3, end=True)  # type: ignore[arg-type]
+            )
+            for session in sessions
+        ]
+        await asyncio.sleep(0)
+        pacer = pacer_for(loop)
+        timers = [
+            handle
+            for handle in loop._scheduled  # type: ignore[attr-defined]
+            if not handle.cancelled() and handle._callback == pacer._fire
+        ]
+        await asyncio.gather(*streams)
+        assert all(len(session.sent) == 4 for session in sessions)
+        return len(timers)
+
+    assert asyncio.run(scenario()) == 1
+
+
+def test_an_async_source_is_read_at_most_read_ahead_beyond_the_schedule() -> None:
+    async def scenario() -> list[int]:
+        loop = asyncio.get_running_loop()
+        session = RecordingSession(loop)
+        ahead: list[int] = []
+        produced = 0
+
+        async def source() -> AsyncIterator[bytes]:
+            nonlocal produced
+            for _ in range(60):  # 1.2 s of audio, offered as fast as it is taken
+                sent = sum(len(chunk) for _, chunk, _ in session.sent)
+                ahead.append(produced - sent)
+                produced += 640
+                yield pcm(640)
+
+        await stream_paced(session, config(), source(), end=False)  # type: ignore[arg-type]
+        assert sum(len(chunk) for _, chunk, _ in session.sent) == 60 * 640
+        assert not any(end for _, _, end in session.sent)  # end=False: the request stays open
+        return ahead
+
+    assert max(asyncio.run(scenario())) <= READ_AHEAD * RATE + 640
+
+
+def test_a_stream_waits_while_the_socket_is_not_writable() -> None:
+    async def scenario() -> list[tuple[float, bytes, bool]]:
+        loop = asyncio.get_running_loop()
+        session = RecordingSession(loop)
+        session.writable = False
+        streaming = asyncio.ensure_future(
+            stream_paced(session, config(), [pcm(64)] * 2, end=True)  # type: ignore[arg-type]
+        )
+        for _ in range(5):
+            await asyncio.sleep(0.002)
+        assert session.sent == []
+        session.writable = True
+        await streaming
+        return session.sent
+
+    assert [chunk for _, chunk, _ in asyncio.run(scenario())] == [pcm(64), pcm(64), b""]
+
+
+def test_realtime_pacing_needs_pcm() -> None:
+    async def scenario() -> None:
+        session = RecordingSession(asyncio.get_running_loop())
+        opus = config(audio_format=AudioFormat.OGG_OPUS, bitrate=32000)
+        await stream_paced(session, opus, [b"OggS"], end=True)  # type: ignore[arg-type]
+
+    with pytest.raises(LocalProtocolError, match="realtime=True"):
+        asyncio.run(scenario())
+
+
+def chunks_of(audio: bytes, size: int) -> Iterator[bytes]:
+    for offset in range(0, len(audio), size):
+        yield audio[offset : offset + size]
+
+
+@pytest.mark.parametrize("realtime", [True, False])
+def test_streamed_audio_reaches_the_service_whole_under_one_request(realtime: bool) -> None:
+    audio = pcm(640 * 12, seed=7)
+    channel = f"paced-{realtime}"
+
+    async def scenario() -> tuple[str, list[dict[str, object]]]:
+        async with Emulator(realtime=False) as emu:
+            agora = AgoraEgress(channel_name=channel, token="t", uid=1)
+            async with connect(emu.session_config(agora=agora)) as session:
+                req_id = await session.stream(chunks_of(audio, 640), realtime=realtime)
+                while True:
+                    event = await asyncio.wait_for(session.next_event(), 5)
+                    if isinstance(event, RequestFinished) and event.req_id == req_id:
+                        break
+            [publisher] = emu.egress()["agora"][channel]
+            return req_id, publisher["requests"]
+
+    req_id, published = asyncio.run(scenario())
+    assert [record["req_id"] for record in published] == [req_id]
+    assert published[0]["audio_sha256"] == hashlib.sha256(audio).hexdigest()
+    assert published[0]["completed"]
+
+
+def test_a_session_that_closes_mid_stream_fails_the_stream_with_its_error() -> None:
+    async def scenario() -> AvatarError:
+        async with Emulator(realtime=False, fault=Fault.close(4503, after_audio=3)) as emu:
+            session_opened = connect(emu.session_config())
+            async with session_opened as session:
+                endless = (pcm(640) for _ in range(10_000))
+                with pytest.raises(AvatarError) as raised:
+                    await asyncio.wait_for(session.stream(endless), 10)
+                return raised.value
+
+    error = asyncio.run(scenario())
+    assert error.close_code == 4503
