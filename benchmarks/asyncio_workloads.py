@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
@@ -79,10 +79,22 @@ def throughput_report(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {**ordered[len(ordered) // 2], "runs": runs}
 
 
-async def scale(
+async def scale_paced(
     open_session: Opener, infos: list[EmulatorInfo], sessions: int, seconds: float
 ) -> dict[str, Any]:
-    """``sessions`` sessions, each streaming in real time for ``seconds``."""
+    """:func:`scale` with each session's audio sent by the library's shared pacer."""
+    return await scale(open_session, infos, sessions, seconds, paced=True)
+
+
+async def scale(
+    open_session: Opener,
+    infos: list[EmulatorInfo],
+    sessions: int,
+    seconds: float,
+    paced: bool = False,
+) -> dict[str, Any]:
+    """``sessions`` sessions, each streaming in real time for ``seconds``: a task per
+    session sleeping until each send, or (``paced``) ``session.stream(realtime=True)``."""
     raise_fd_limit()
     async with open_session(infos[0], FrameRecorder()):
         pass  # warm-up: imports and caches are not per-session memory
@@ -111,7 +123,18 @@ async def scale(
                 all_open.set()
             base = await go
             start = base + interval * index / sessions  # spread sends over the interval
-            for step in range(count):
+            if paced:
+                delay = start - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+
+                def source() -> Iterator[bytes]:
+                    for step in range(count):  # taken by the pacer as each falls due
+                        lateness.append(time.monotonic() - (start + step * interval))
+                        yield chunk(step)
+
+                await session.stream(source(), realtime=True)  # type: ignore[attr-defined]
+            for step in range(0 if paced else count):
                 due = start + step * interval
                 delay = due - time.monotonic()
                 if delay > 0:

@@ -1,4 +1,7 @@
-"""Driver for avatarwire's asyncio binding."""
+"""Driver for avatarwire's asyncio binding: client ``asyncio`` (the standard loop) or
+``uvloop``; a ``-paced`` suffix streams the scale workload through the library's
+shared pacer (``session.stream(..., realtime=True)``) instead of a sleeping task per
+session."""
 
 from __future__ import annotations
 
@@ -35,8 +38,18 @@ async def open_session(info: EmulatorInfo, frames: FrameRecorder) -> AsyncIterat
         yield session
 
 
-def run(workload: str, infos: list[EmulatorInfo], **params: Any) -> dict[str, Any]:
-    """Run one workload on an asyncio loop."""
+def run(
+    workload: str, infos: list[EmulatorInfo], client: str = "asyncio", **params: Any
+) -> dict[str, Any]:
+    """Run one workload on an asyncio loop (uvloop's for the ``uvloop`` clients)."""
     import asyncio
 
-    return asyncio.run(getattr(asyncio_workloads, workload)(open_session, infos, **params))
+    if workload == "scale" and client.endswith("-paced"):
+        workload = "scale_paced"
+    main = getattr(asyncio_workloads, workload)(open_session, infos, **params)
+    if client.startswith("uvloop"):
+        import uvloop
+
+        result: dict[str, Any] = uvloop.run(main)
+        return result
+    return asyncio.run(main)

@@ -26,7 +26,9 @@ HERE = Path(__file__).resolve().parent
 OFFICIAL = ("official", "spatialreal", "official-nodeflate", "spatialreal-nodeflate")
 OURS = ("asyncio", "trio", "blocking")
 CLIENTS = ("official", "spatialreal", *OURS)
-ALL_CLIENTS = (*OFFICIAL, *OURS)
+#: The asyncio binding on uvloop, and with the shared pacer in ``scale`` (``-paced``).
+ASYNCIO_VARIANTS = ("uvloop", "asyncio-paced", "uvloop-paced")
+ALL_CLIENTS = (*OFFICIAL, *OURS, *ASYNCIO_VARIANTS)
 #: ``--server``: what the clients talk to in throughput, latency, interrupt and scale.
 SERVERS = ("emulator", "sink", "sink-deflate")
 
@@ -197,7 +199,7 @@ def table(results: dict[str, Any]) -> str:
     for size, per_client in results.get("scale", {}).items():
         for label, path, unit in SCALE_ROWS:
             values = {}
-            for client in CLIENTS:
+            for client in shown:
                 result = per_client.get(client, {})
                 if path == "frames_ratio":
                     got, expected = result.get("frames"), result.get("frames_expected")

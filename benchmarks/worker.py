@@ -18,6 +18,9 @@ DRIVERS = {
     "spatialreal": "official",
     "spatialreal-nodeflate": "official",
     "asyncio": "ours_asyncio",
+    "uvloop": "ours_asyncio",
+    "asyncio-paced": "ours_asyncio",
+    "uvloop-paced": "ours_asyncio",
     "trio": "ours_trio",
     "blocking": "ours_blocking",
 }
@@ -30,11 +33,11 @@ def main() -> None:
     if workload == "core":
         import core_alone
 
-        side = "ours" if client in ("asyncio", "trio", "blocking") else client
+        side = client if client.startswith(("official", "spatialreal")) else "ours"
         result = core_alone.run(side, params["seconds"], params.get("frame_hex", ""))
     else:
         driver = importlib.import_module(DRIVERS[client])
-        if DRIVERS[client] == "official":
+        if DRIVERS[client] in ("official", "ours_asyncio"):
             params["client"] = client
         result = driver.run(workload, infos, **params)
     print(json.dumps(result))
