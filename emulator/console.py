@@ -1,5 +1,6 @@
-"""Answers to plain HTTP requests: the console's token endpoint and the emulator's
-own ``GET /emulator/egress``; error bodies in the service's shapes."""
+"""Answers to plain HTTP requests: the console's token routes (the primary one and the
+older alias), the config service's environment lookup, and the emulator's own
+``GET /emulator/egress``; error bodies in the service's shapes."""
 
 from __future__ import annotations
 
@@ -15,8 +16,28 @@ from .faults import CONSOLE_KINDS, FaultKind, first_of
 from .settings import EmulatorSettings
 from .tokens import MAX_TOKEN_LIFETIME, TokenStore
 
-TOKEN_PATH = "/v1/console/session-tokens"
+TOKEN_PATH = "/v1/auth/session-token"
+#: The older route, kept by the service for old callers; it answers both token spellings.
+TOKEN_ALIAS_PATH = "/v1/console/session-tokens"
+CONFIG_PATH = "/sdk"
 EGRESS_PATH = "/emulator/egress"
+
+#: ``errors[0]`` of the console's refusals per HTTP status: server code (a string, the
+#: emulator's own spelling in the gRPC-gateway style of ``INVALID_ARGUMENT``), title,
+#: and the detail used when a fault gives none. Section 3 of protocol.md maps the
+#: statuses: 401 bad API key, 402 billing, 403 app id, 404 avatar, 429 concurrency.
+CONSOLE_REFUSALS: dict[int, tuple[str, str, str]] = {
+    400: ("INVALID_ARGUMENT", "Invalid Argument", "invalid request"),
+    401: ("unauthorized", "Unauthorized", "invalid api key"),
+    402: ("PAYMENT_REQUIRED", "Payment Required", "session denied: credits exhausted"),
+    403: ("PERMISSION_DENIED", "Forbidden", "app id unrecognized"),
+    404: ("NOT_FOUND", "Not Found", "avatar not found"),
+    429: ("RESOURCE_EXHAUSTED", "Too Many Requests", "concurrency limit reached"),
+    500: ("INTERNAL", "Internal", "internal error"),
+    502: ("UNAVAILABLE", "Bad Gateway", "upstream unavailable"),
+    503: ("UNAVAILABLE", "Service Unavailable", "upstream unavailable"),
+    504: ("DEADLINE_EXCEEDED", "Gateway Timeout", "upstream timed out"),
+}
 
 Body = bytes | dict[str, object]
 
@@ -37,8 +58,15 @@ def error_body(status: int, code: str, title: str, detail: str) -> dict[str, obj
     return {"errors": [{**error, "detail": detail}]}
 
 
+def refusal_body(status: int, detail: str | None = None) -> dict[str, object]:
+    """The console's error body for ``status`` (see :data:`CONSOLE_REFUSALS`)."""
+    default = ("INTERNAL", "Internal", "internal error") if status >= 500 else None
+    code, title, text = CONSOLE_REFUSALS.get(status) or default or CONSOLE_REFUSALS[400]
+    return error_body(status, code, title, text if detail is None else detail)
+
+
 def _invalid_argument(detail: str) -> HttpAnswer:
-    return HttpAnswer(400, error_body(400, "INVALID_ARGUMENT", "Invalid Argument", detail))
+    return HttpAnswer(400, refusal_body(400, detail))
 
 
 class Console:
@@ -49,33 +77,48 @@ class Console:
         settings: EmulatorSettings,
         tokens: TokenStore,
         egress_report: Callable[[], dict[str, Any]],
+        origin: Callable[[], str] = lambda: "",
     ) -> None:
         self._settings = settings
         self._tokens = tokens
         self._egress_report = egress_report
+        self._origin = origin
 
     def answer(self, request: HttpRequestReceived) -> HttpAnswer:
         """The response to one request."""
         path = request.path.rstrip("/") or "/"
-        if path == TOKEN_PATH:
+        if path in (TOKEN_PATH, TOKEN_ALIAS_PATH):
             if request.method != "POST":
                 return HttpAnswer(405, {"message": "method not allowed: use POST"})
-            return self._issue_token(request)
-        if path == EGRESS_PATH:
+            return self._issue_token(request, alias=path == TOKEN_ALIAS_PATH)
+        if path in (CONFIG_PATH, EGRESS_PATH):
             if request.method != "GET":
                 return HttpAnswer(405, {"message": "method not allowed: use GET"})
+            if path == CONFIG_PATH:
+                return HttpAnswer(200, self._environments(request))
             return HttpAnswer(200, self._egress_report())
         return HttpAnswer(404, {"message": f"no route for {request.method} {path}"})
 
-    def _issue_token(self, request: HttpRequestReceived) -> HttpAnswer:
+    def _environments(self, request: HttpRequestReceived) -> dict[str, object]:
+        """The config service's answer: every environment name served by this emulator.
+
+        The origin is the one the client reached (its ``Host`` header), so the answer
+        stays right behind port forwarding; the emulator's own origin otherwise.
+        """
+        host = request.headers.get("host", "")
+        scheme = "https" if self._settings.ssl_context else "http"
+        origin = f"{scheme}://{host}" if host else self._origin()
+        endpoints = {"api": origin, "driveningress": origin}
+        return {"environments": {name: dict(endpoints) for name in self._settings.environments}}
+
+    def _issue_token(self, request: HttpRequestReceived, *, alias: bool) -> HttpAnswer:
         fault = first_of(self._settings.faults_for(None), *CONSOLE_KINDS)
         if fault is not None:
             return _faulty_answer(fault.kind, fault.code, fault.text)
         app_id = self._settings.apps.get(request.headers.get("x-api-key", ""))
         if app_id is None:
             detail = "missing api key" if "x-api-key" not in request.headers else "invalid api key"
-            body = error_body(401, "unauthorized", "Unauthorized", detail)
-            return HttpAnswer(401, body)
+            return HttpAnswer(401, refusal_body(401, detail))
         try:
             expire_at = parse_token_request(request.body)
         except RemoteProtocolError as exc:
@@ -86,7 +129,9 @@ class Console:
         if expire_at > now + MAX_TOKEN_LIFETIME:
             return _invalid_argument("expire_at must be at most 24 hours in the future")
         token = self._tokens.issue(app_id, expire_at, now=now)
-        return HttpAnswer(200, {"sessionToken": token})
+        if alias:  # old callers read ``sessionToken``; newer ones ``session_token``
+            return HttpAnswer(200, {"sessionToken": token, "session_token": token})
+        return HttpAnswer(200, {"session_token": token})
 
 
 def _faulty_answer(kind: FaultKind, status: int, text: str) -> HttpAnswer:
@@ -94,4 +139,4 @@ def _faulty_answer(kind: FaultKind, status: int, text: str) -> HttpAnswer:
         return HttpAnswer(hang=True)
     if kind is FaultKind.TOKEN_GARBAGE:
         return HttpAnswer(200, b"<html>upstream proxy error</html>", content_type="text/html")
-    return HttpAnswer(status, error_body(status, "INTERNAL", "Internal", text))
+    return HttpAnswer(status, refusal_body(status, text or None))

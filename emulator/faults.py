@@ -107,8 +107,9 @@ class Fault:
         return cls(FaultKind.SLOW_READS, bytes_per_second=bytes_per_second, read_delay=read_delay)
 
     @classmethod
-    def token_status(cls, status: int = 500, text: str = "internal error") -> Fault:
-        """Answer token requests with HTTP ``status`` and an error body."""
+    def token_status(cls, status: int = 500, text: str = "") -> Fault:
+        """Answer token requests with HTTP ``status`` and the console's error body for
+        it (``errors[0].code`` per status; ``text`` as the detail, else the usual one)."""
         return cls(FaultKind.TOKEN_STATUS, code=status, text=text)
 
     @classmethod

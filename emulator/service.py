@@ -69,7 +69,9 @@ class Emulator:
         self.tokens = TokenStore()
         self.sink = EgressSink()
         self._motion = MotionSynthesizer(self.settings.keyframes_per_second)
-        self._console = Console(self.settings, self.tokens, self.sink.report)
+        self._console = Console(
+            self.settings, self.tokens, self.sink.report, origin=lambda: self.api_url
+        )
         self._server: asyncio.Server | None = None
         self._handlers: dict[asyncio.Task[Any], ConnectionHandler] = {}
         self._port = 0
@@ -93,6 +95,17 @@ class Emulator:
         if host == "::":
             return "[::1]"
         return f"[{host}]" if ":" in host else host
+
+    @property
+    def api_url(self) -> str:
+        """The API root (``http[s]://HOST:PORT``): token routes and ``GET /sdk`` live here."""
+        scheme = "https" if self.settings.ssl_context else "http"
+        return f"{scheme}://{self._origin_host}:{self._port}"
+
+    @property
+    def config_url(self) -> str:
+        """The config-service route: environments resolved to this emulator."""
+        return f"{self.api_url}/sdk"
 
     @property
     def console_url(self) -> str:

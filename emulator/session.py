@@ -52,6 +52,7 @@ class IngressSession:
         self._settings = settings
         self.avatar_id = avatar_id
         self._faults = faults
+        self._capabilities = settings.capabilities_for(avatar_id)
         self._sink = sink
         self._motion = motion
         self.connection_id = ""
@@ -130,7 +131,7 @@ class IngressSession:
                 uid=None,
                 token_present=bool(livekit.api_token or livekit.api_secret),
             )
-        self._link.core.confirm_session(self.connection_id, self._settings.capabilities)
+        self._link.core.confirm_session(self.connection_id, self._capabilities)
         if first_of(self._faults, FaultKind.STALL_CONFIGURE) is not None:
             self._stalled = True
             return
@@ -219,7 +220,7 @@ class IngressSession:
             self._send_state(request, INTERRUPTED, position, reason)
 
     def _pause_or_resume(self, req_id: str, *, pause: bool) -> None:
-        if CAPABILITY_CONTROL not in self._settings.capabilities:
+        if CAPABILITY_CONTROL not in self._capabilities:
             return
         request = self._target(req_id)
         if request is None or request.finished or request.interrupted:
@@ -233,7 +234,7 @@ class IngressSession:
     def _send_state(
         self, request: RequestPlayout, state: int, position: float, reason: str = ""
     ) -> None:
-        if CAPABILITY_STATE not in self._settings.capabilities or not self._open:
+        if CAPABILITY_STATE not in self._capabilities or not self._open:
             return
         self._link.core.send_playback_state(
             request.req_id,

@@ -13,6 +13,8 @@ DEFAULT_API_KEY = "emulator-api-key"
 DEFAULT_APP_ID = "emulator-app"
 DEFAULT_AVATAR_ID = "emulator-avatar"
 DEFAULT_CAPABILITIES = ("playback_control", "playback_state")
+#: Environment names the emulator's config-service route (``GET /sdk``) resolves to itself.
+DEFAULT_ENVIRONMENTS = ("us-west", "emulator")
 
 #: Key of :attr:`EmulatorSettings.faults` whose faults apply to every avatar.
 ANY_AVATAR = "*"
@@ -24,8 +26,11 @@ class EmulatorSettings:
 
     ``extra_apps`` maps further API keys to their app ids (tokens are bound to the
     app of the key that fetched them). ``faults`` maps an avatar id (or
-    :data:`ANY_AVATAR`) to the faults its sessions suffer; avatars named there are
-    known avatars too. ``wall_clock`` gives unix seconds (injectable so token expiry
+    :data:`ANY_AVATAR`) to the faults its sessions suffer, ``avatar_capabilities``
+    an avatar id to the capabilities its sessions declare instead of
+    ``capabilities`` (``()``: an older server); avatars named in either are known
+    avatars too. ``environments`` are the names ``GET /sdk`` resolves to this
+    emulator. ``wall_clock`` gives unix seconds (injectable so token expiry
     can be tested without waiting).
     """
 
@@ -39,6 +44,8 @@ class EmulatorSettings:
     keyframes_per_message: int = 1
     realtime: bool = True
     capabilities: tuple[str, ...] = DEFAULT_CAPABILITIES
+    avatar_capabilities: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    environments: tuple[str, ...] = DEFAULT_ENVIRONMENTS
     idle_timeout: float = 60.0
     pause_timeout: float = 30.0
     repeat_drain_end: bool = True
@@ -66,7 +73,12 @@ class EmulatorSettings:
     @property
     def known_avatars(self) -> frozenset[str]:
         """Avatar ids the ingress accepts: the configured ones and those given faults."""
-        return frozenset(self.avatar_ids) | {key for key in self.faults if key != ANY_AVATAR}
+        named = {*self.faults, *self.avatar_capabilities} - {ANY_AVATAR}
+        return frozenset(self.avatar_ids) | named
+
+    def capabilities_for(self, avatar_id: str) -> tuple[str, ...]:
+        """The capabilities a session of ``avatar_id`` declares in its confirm."""
+        return tuple(self.avatar_capabilities.get(avatar_id, self.capabilities))
 
     def faults_for(self, avatar_id: str | None) -> tuple[Fault, ...]:
         """Faults that apply to a session of ``avatar_id`` (``None``: instance-wide only)."""

@@ -45,6 +45,16 @@ class EmulatorThread:
         return self.emulator.console_url
 
     @property
+    def api_url(self) -> str:
+        """The API root (token routes, ``GET /sdk``)."""
+        return self.emulator.api_url
+
+    @property
+    def config_url(self) -> str:
+        """The config-service route."""
+        return self.emulator.config_url
+
+    @property
     def ingress_url(self) -> str:
         """Ingress endpoint URL."""
         return self.emulator.ingress_url

@@ -73,12 +73,12 @@ async def fetch_token(emu: Emulator, *, api_key: str | None = None, lifetime: in
     status, payload = await http(
         emu,
         "POST",
-        "/v1/console/session-tokens",
+        "/v1/auth/session-token",
         headers={"X-Api-Key": api_key or emu.api_key, "Content-Type": "application/json"},
         body=body,
     )
     assert status == 200, payload
-    token: str = json.loads(payload)["sessionToken"]
+    token: str = json.loads(payload)["session_token"]
     return token
 
 

@@ -142,3 +142,79 @@ async def test_egress_endpoint_starts_empty() -> None:
         status, payload = await http(emu, "GET", "/emulator/egress")
         assert status == 200
         assert json.loads(payload) == {"agora": {}, "livekit": {}} == emu.egress()
+
+
+PRIMARY_PATH = "/v1/auth/session-token"
+
+
+@run_async
+async def test_the_primary_route_answers_session_token_and_the_alias_both_spellings() -> None:
+    async with Emulator() as emu:
+        body = json.dumps({"expireAt": int(time.time()) + 600}).encode()
+        headers = {"X-Api-Key": emu.api_key}
+        status, payload = await http(emu, "POST", PRIMARY_PATH, headers=headers, body=body)
+        assert status == 200
+        assert set(json.loads(payload)) == {"session_token"}
+        status, payload = await http(emu, "POST", TOKEN_PATH, headers=headers, body=body)
+        assert status == 200
+        both = json.loads(payload)
+        assert set(both) == {"sessionToken", "session_token"}
+        assert both["sessionToken"] == both["session_token"]
+        # The primary route refuses like the alias does.
+        status, payload = await http(emu, "POST", PRIMARY_PATH, headers={}, body=body)
+        assert status == 401 and json.loads(payload)["errors"][0]["code"] == "unauthorized"
+        assert (await http(emu, "GET", PRIMARY_PATH))[0] == 405
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "detail"),
+    [
+        (401, "unauthorized", "invalid api key"),
+        (402, "PAYMENT_REQUIRED", "session denied: credits exhausted"),
+        (403, "PERMISSION_DENIED", "app id unrecognized"),
+        (404, "NOT_FOUND", "avatar not found"),
+        (429, "RESOURCE_EXHAUSTED", "concurrency limit reached"),
+        (418, "INVALID_ARGUMENT", "invalid request"),
+        (500, "INTERNAL", "internal error"),
+        (503, "UNAVAILABLE", "upstream unavailable"),
+        (599, "INTERNAL", "internal error"),
+    ],
+)
+@run_async
+async def test_token_status_faults_answer_the_console_shape_for_each_status(
+    status: int, code: str, detail: str
+) -> None:
+    async with Emulator(fault=Fault.token_status(status)) as emu:
+        for path in (PRIMARY_PATH, TOKEN_PATH):
+            answer, payload = await http(
+                emu, "POST", path, headers={"X-Api-Key": emu.api_key}, body=b"{}"
+            )
+            (error,) = json.loads(payload)["errors"]
+            assert (answer, error["status"], error["code"], error["detail"]) == (
+                status,
+                status,
+                code,
+                detail,
+            )
+            assert error["title"]
+
+
+@run_async
+async def test_a_token_status_fault_keeps_the_detail_it_is_given() -> None:
+    async with Emulator(fault=Fault.token_status(403, "app id unrecognized: app-9")) as emu:
+        _, payload = await http(
+            emu, "POST", PRIMARY_PATH, headers={"X-Api-Key": emu.api_key}, body=b"{}"
+        )
+        assert json.loads(payload)["errors"][0]["detail"] == "app id unrecognized: app-9"
+
+
+@run_async
+async def test_the_config_route_resolves_every_environment_to_the_emulator() -> None:
+    async with Emulator(environments=("us-west", "staging")) as emu:
+        status, payload = await http(emu, "GET", "/sdk")
+        assert status == 200
+        origin = f"http://127.0.0.1:{emu.port}"
+        endpoint = {"api": origin, "driveningress": origin}
+        assert json.loads(payload) == {"environments": {"us-west": endpoint, "staging": endpoint}}
+        assert emu.api_url == origin and emu.config_url == origin + "/sdk"
+        assert (await http(emu, "POST", "/sdk"))[0] == 405

@@ -204,3 +204,23 @@ async def test_livekit_token_the_room_refuses_is_code_16_unauthorized() -> None:
         assert caught.value.code == "invalidEgressConfig"
         assert caught.value.server_code == 16
         assert "unauthorized: invalid token" in str(caught.value)
+
+
+@run_async
+async def test_capabilities_are_declared_per_avatar() -> None:
+    options = {"avatar_capabilities": {"old-server": (), "state-only": ("playback_state",)}}
+    async with Emulator(**options) as emu:
+        declared = {}
+        for avatar in (emu.avatar_id, "old-server", "state-only"):
+            ingress = await RawIngress.open(emu, avatar_id=avatar)
+            assert ingress.status == 101, avatar
+            ingress.send(configure_bytes(sample_rate=16000))
+            confirm = (await ingress.receive_message()).server_confirm_session
+            assert confirm.connection_id
+            declared[avatar] = tuple(confirm.capabilities)
+            ingress.close()
+        assert declared == {
+            emu.avatar_id: ("playback_control", "playback_state"),
+            "old-server": (),
+            "state-only": ("playback_state",),
+        }
