@@ -24,6 +24,8 @@ _DEFAULTS: dict[FaultKind, Fault] = {
     FaultKind.STALL_UPGRADE: Fault.stall_upgrade(),
     FaultKind.STALL_CONFIGURE: Fault.stall_configure(),
     FaultKind.SERVER_ERROR: Fault.server_error(),
+    FaultKind.REFUSE_SESSION: Fault.refuse_session(),
+    FaultKind.END_SESSION: Fault.end_session(),
     FaultKind.SLOW_READS: Fault.slow_reads(),
     FaultKind.TOKEN_STATUS: Fault.token_status(),
     FaultKind.TOKEN_GARBAGE: Fault.token_garbage(),
@@ -65,7 +67,8 @@ def parse_fault(text: str) -> Fault:
     try:
         code = int(options.get("code", base.code))
         default_text = base.text
-        if kind is FaultKind.CLOSE and "code" in options:
+        closing = (FaultKind.CLOSE, FaultKind.REFUSE_SESSION, FaultKind.END_SESSION)
+        if kind in closing and "code" in options:
             default_text = SERVICE_CLOSE_REASONS.get(code, "closed by fault injection")
         return Fault(
             kind,

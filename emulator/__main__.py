@@ -43,6 +43,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="capability to announce (repeatable; default playback_control, playback_state)",
     )
     parser.add_argument("--no-repeat-drain-end", action="store_true")
+    parser.add_argument(
+        "--drain-end-without-req-id",
+        action="store_true",
+        help="the last egress drain end of a request carries an empty req_id",
+    )
+    parser.add_argument(
+        "--preempt", action="store_true", help="a new request interrupts older unfinished ones"
+    )
+    parser.add_argument(
+        "--pause-timeout", type=float, default=30.0, help="seconds a pause may hold a request"
+    )
     parser.add_argument("--tls-cert", help="PEM certificate: serve https / wss")
     parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
     return parser
@@ -61,6 +72,9 @@ def options_from(args: argparse.Namespace) -> dict[str, Any]:
         "realtime": not args.fast,
         "idle_timeout": args.idle_timeout,
         "repeat_drain_end": not args.no_repeat_drain_end,
+        "drain_end_without_req_id": args.drain_end_without_req_id,
+        "preempt": args.preempt,
+        "pause_timeout": args.pause_timeout,
     }
     if args.capability is not None:
         options["capabilities"] = tuple(args.capability)

@@ -29,6 +29,8 @@ class FaultKind(str, Enum):
     STALL_UPGRADE = "stall_upgrade"  # accept the upgrade, never answer the configure
     STALL_CONFIGURE = "stall_configure"  # confirm the session, then never send anything
     SERVER_ERROR = "server_error"  # a ServerError at the Nth client message
+    REFUSE_SESSION = "refuse_session"  # answer the configure with a ServerError, then close
+    END_SESSION = "end_session"  # a ServerError with a close code, then that close, at audio N
     SLOW_READS = "slow_reads"  # read the socket slowly, so the client sees backpressure
     TOKEN_STATUS = "token_status"  # the token endpoint answers an HTTP error
     TOKEN_GARBAGE = "token_garbage"  # the token endpoint answers 200 with a non-JSON body
@@ -58,6 +60,8 @@ class Fault:
             raise ValueError(f"after must be >= 1, got {self.after}")
         if self.kind is FaultKind.CLOSE and not 3000 <= self.code <= 4999:
             raise ValueError(f"a CLOSE fault needs a close code in 3000..4999, got {self.code}")
+        if self.kind is FaultKind.END_SESSION and not 4000 <= self.code <= 4999:
+            raise ValueError(f"an END_SESSION fault needs a code in 4000..4999, got {self.code}")
         if self.kind is FaultKind.SLOW_READS and self.bytes_per_second <= 0:
             raise ValueError("a SLOW_READS fault needs bytes_per_second > 0")
 
@@ -98,8 +102,35 @@ class Fault:
         text: str = "driven server returned non-200 status code",
     ) -> Fault:
         """Send a ``ServerError`` on the ``at_message``-th client message after the
-        configure; the session goes on."""
+        configure; the session goes on (e.g. ``code=14`` with "inference server Animate
+        failed": a relayed gRPC code, outside the close-code contract)."""
         return cls(FaultKind.SERVER_ERROR, after=at_message, code=code, text=text)
+
+    @classmethod
+    def refuse_session(cls, code: int = 4003, text: str | None = None) -> Fault:
+        """Answer the configure with ``ServerError(code, text)`` and close the socket:
+        with that close code when it is one of the service's (4000-4999), else 1000.
+
+        Close-code refusals (4001 credits, 4002 duration, 4003 concurrency, 4010 auth,
+        4503 upstream) take their usual text when ``text`` is ``None``.
+        """
+        default = SERVICE_CLOSE_REASONS.get(code, "session refused by fault injection")
+        return cls(FaultKind.REFUSE_SESSION, code=code, text=default if text is None else text)
+
+    @classmethod
+    def end_session(
+        cls, code: int = 4503, *, after_audio: int = 1, text: str | None = None
+    ) -> Fault:
+        """End an open session the service's way once ``after_audio`` audio messages
+        arrived: ``ServerError`` carrying the close code (4000-4999), then the close
+        frame with that code (the usual text when ``text`` is ``None``)."""
+        default = SERVICE_CLOSE_REASONS.get(code, "session ended by fault injection")
+        return cls(
+            FaultKind.END_SESSION,
+            after=after_audio,
+            code=code,
+            text=default if text is None else text,
+        )
 
     @classmethod
     def slow_reads(cls, bytes_per_second: int = 64 * 1024, *, read_delay: float = 0.0) -> Fault:

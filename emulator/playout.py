@@ -44,20 +44,25 @@ class RequestPlayout:
     clock: AudioClock
     keep_audio: bool
     units: int = 0
+    audio_bytes: int = 0
     ended: bool = False
     interrupted: bool = False
+    interrupt_reason: str = ""
+    drained: bool = False  # playout reached the end (not interrupted)
     finished: bool = False
     keyframes_sent: int = 0
     end_sent: bool = False
     started_at: float | None = None
     held: float = 0.0
     paused_at: float | None = None
+    stopped_at: float | None = None  # when it was interrupted: the position freezes
     _audio: bytearray = field(default_factory=bytearray, repr=False)
     _audio_base: int = 0  # byte offset of _audio[0] within the request's audio
 
     def add_audio(self, audio: bytes, end: bool) -> None:
-        """Take in one audio message."""
-        self.units += self.clock.units(len(audio))
+        """Take in one audio message (a PCM sample may be split across messages)."""
+        self.audio_bytes += len(audio)
+        self.units = self.clock.units(self.audio_bytes)
         if self.keep_audio and self.clock.pcm:
             self._audio += audio
         self.ended = self.ended or end
@@ -83,8 +88,28 @@ class RequestPlayout:
         """Seconds played so far (the clock stands still while paused)."""
         if self.started_at is None:
             return 0.0
-        until = self.paused_at if self.paused_at is not None else now
+        until = min((t for t in (self.stopped_at, self.paused_at) if t is not None), default=now)
         return max(0.0, until - self.started_at - self.held)
+
+    def interrupt(self, now: float, reason: str) -> None:
+        """Stop for good, freezing the position; ``reason`` as INTERRUPTED reports it."""
+        self.interrupted = True
+        self.interrupt_reason = reason
+        self.stopped_at = now
+
+    @property
+    def live(self) -> bool:
+        """Whether the request still plays or waits to (neither drained nor interrupted)."""
+        return not (self.drained or self.interrupted)
+
+    def played(self, now: float, *, realtime: bool) -> float:
+        """Seconds of content played out: frozen while paused, never beyond the audio
+        received, all of it once drained; in fast mode, the keyframes sent so far."""
+        if self.drained:
+            return self.duration
+        if realtime:
+            return min(self.position(now), self.duration)
+        return min(self.keyframes_sent / self.clock.keyframes_per_second, self.duration)
 
     def due_at(self, position: float) -> float:
         """When the (unpaused) clock reaches ``position``."""

@@ -94,13 +94,22 @@ class IngressSession:
         self._link.flush()
 
     def _refuse(self, refusal: HandshakeRefusal) -> None:
+        """``ServerError`` then close: with the service's close code for a session-fate
+        refusal (4000-4999), else normally."""
         self._link.core.send_error(refusal.code, refusal.text)
-        self._link.close(1000)
+        if 4000 <= refusal.code <= 4999:
+            self._link.close(refusal.code, refusal.text)
+        else:
+            self._link.close(1000)
 
     def _configure(self, configure: ConfigureReceived) -> None:
         outcome = negotiate(configure, self._settings.rejected_livekit_tokens)
         if isinstance(outcome, HandshakeRefusal):
             self._refuse(outcome)
+            return
+        refusal = first_of(self._faults, FaultKind.REFUSE_SESSION)
+        if refusal is not None:
+            self._refuse(HandshakeRefusal(refusal.code, refusal.text))
             return
         self.connection_id = str(uuid.uuid4())
         self._egress = outcome.egress
@@ -163,14 +172,18 @@ class IngressSession:
             )
         if not isinstance(event, AudioReceived):
             return
-        close = first_of(self._faults, FaultKind.CLOSE, FaultKind.DROP)
+        close = first_of(self._faults, FaultKind.CLOSE, FaultKind.DROP, FaultKind.END_SESSION)
         if close is None or self._audio_messages != close.after:
             return
         if close.kind is FaultKind.DROP:
             self._link.flush()
             self._link.abort()
-        else:
-            self._link.close(close.code, close.text)
+            return
+        if close.kind is FaultKind.END_SESSION:
+            self._link.core.send_error(
+                close.code, close.text, req_id=event.req_id, connection_id=self.connection_id
+            )
+        self._link.close(close.code, close.text)
 
     def _take_audio(self, event: AudioReceived) -> None:
         assert self._clock is not None
@@ -180,10 +193,10 @@ class IngressSession:
         if not event.req_id:
             self._runtime_error("audio input needs a req_id")
             return
-        if self._clock.pcm and len(event.audio) % 2:
-            self._runtime_error("pcm audio must hold whole 16-bit samples", event.req_id)
-            return
         if request is None:
+            if self._settings.preempt:
+                for older in self._queue:
+                    self._interrupt(older.req_id, reason="preempted")
             request = RequestPlayout(event.req_id, self._clock, keep_audio=self._egress is None)
             self._requests[event.req_id] = request
             self._queue.append(request)
@@ -194,6 +207,9 @@ class IngressSession:
             self._runtime_error(f"request {event.req_id} already ended", event.req_id)
             return
         request.add_audio(event.audio, event.end)
+        if self._clock.pcm and event.end and request.audio_bytes % 2:
+            # chunks may split a sample; a request may not end on half of one
+            self._runtime_error("pcm audio must hold whole 16-bit samples", event.req_id)
         if self._publisher is not None:
             record = self._publisher.request(event.req_id)
             record.add_audio(event.audio, self._bytes_per_second)
@@ -207,39 +223,54 @@ class IngressSession:
         return self._requests.get(req_id) if req_id else self._latest
 
     def _interrupt(self, req_id: str, *, reason: str) -> None:
+        """Stop a live request for good; INTERRUPTED says why (``explicit`` for the
+        client's interrupt, ``preempted``, ``pause_timeout``)."""
         request = self._target(req_id)
-        if self._publisher is not None:
+        if reason == "explicit" and self._publisher is not None:
             self._publisher.interrupts += 1
-        if request is None or request.finished or request.interrupted:
+        if request is None or not request.live:
             return
-        request.interrupted = True
+        played = self._played(request)
+        request.interrupt(self._loop.time(), reason)
         if self._publisher is not None:
             self._publisher.request(request.req_id).interrupted = True
-        if request.started_at is not None:
-            position = request.position(self._loop.time())
-            self._send_state(request, INTERRUPTED, position, reason)
+        self._send_state(request.req_id, INTERRUPTED, played, reason)
 
     def _pause_or_resume(self, req_id: str, *, pause: bool) -> None:
-        if CAPABILITY_CONTROL not in self._capabilities:
-            return
-        request = self._target(req_id)
-        if request is None or request.finished or request.interrupted:
-            return
-        now = self._loop.time()
-        changed = request.pause(now) if pause else request.resume(now)
-        if changed and request.started_at is not None:
-            state = PAUSED if pause else PLAYING
-            self._send_state(request, state, request.position(now), "explicit")
+        """Act on the current (most recent) request if it is live and the session
+        declared ``playback_control``; reply with the state after it in any case."""
+        current = self._latest
+        target = current if not req_id else self._requests.get(req_id)
+        acts = CAPABILITY_CONTROL in self._capabilities
+        if acts and current is not None and target is current and current.live:
+            now = self._loop.time()
+            current.pause(now) if pause else current.resume(now)
+        echo = req_id or (current.req_id if current is not None else "")
+        self._reply_state(echo, current)
 
-    def _send_state(
-        self, request: RequestPlayout, state: int, position: float, reason: str = ""
-    ) -> None:
+    def _reply_state(self, req_id: str, current: RequestPlayout | None) -> None:
+        """One ``ServerPlaybackState`` with the true state of ``current``, echoing ``req_id``."""
+        if current is None:  # nothing was ever played
+            self._send_state(req_id, ENDED, 0.0)
+        elif current.interrupted:
+            played = self._played(current)
+            self._send_state(req_id, INTERRUPTED, played, current.interrupt_reason)
+        elif current.drained:
+            self._send_state(req_id, ENDED, current.duration)
+        else:
+            state = PAUSED if current.paused_at is not None else PLAYING
+            self._send_state(req_id, state, self._played(current))
+
+    def _played(self, request: RequestPlayout) -> float:
+        return request.played(self._loop.time(), realtime=self._settings.realtime)
+
+    def _send_state(self, req_id: str, state: int, played: float, reason: str = "") -> None:
         if CAPABILITY_STATE not in self._capabilities or not self._open:
             return
         self._link.core.send_playback_state(
-            request.req_id,
+            req_id,
             state,
-            played_ms=int(position * 1000),
+            played_ms=int(played * 1000),
             reason=reason,
             connection_id=self.connection_id,
         )
@@ -262,7 +293,8 @@ class IngressSession:
                 await self._wait(None)
                 continue
             request = self._queue[0]
-            await self._play(request)
+            if not request.interrupted:  # interrupted while it waited: never plays
+                await self._play(request)
             self._queue.popleft()
             request.finished = True
             self._last_activity = max(self._last_activity, self._loop.time())
@@ -294,9 +326,10 @@ class IngressSession:
 
     async def _play(self, request: RequestPlayout) -> None:
         request.started_at = self._loop.time()
-        if request.paused_at is not None:
+        if request.paused_at is not None:  # paused before its turn: starts held
             request.paused_at = request.started_at
-        self._send_state(request, PLAYING, 0.0)
+        else:
+            self._send_state(request.req_id, PLAYING, 0.0)
         if self._egress is not None and self._open:
             self._link.core.send_animation(
                 request.req_id, end=False, connection_id=self.connection_id
@@ -343,13 +376,16 @@ class IngressSession:
         await self._link.drain()
 
     def _finish(self, request: RequestPlayout) -> None:
+        request.drained = True
         if not self._open:
             return
         core = self._link.core
         if self._egress is not None:
-            repeats = 2 if self._settings.repeat_drain_end else 1
-            for _ in range(repeats):
-                core.send_animation(request.req_id, end=True, connection_id=self.connection_id)
+            ends = [request.req_id] * (2 if self._settings.repeat_drain_end else 1)
+            if self._settings.drain_end_without_req_id:
+                ends[-1] = ""
+            for req_id in ends:
+                core.send_animation(req_id, end=True, connection_id=self.connection_id)
             if self._publisher is not None:
                 self._publisher.request(request.req_id).completed = True
         elif not request.end_sent:  # every frame went out before the end arrived
@@ -357,7 +393,7 @@ class IngressSession:
             core.send_animation(
                 request.req_id, end=True, connection_id=self.connection_id, avatar_id=self.avatar_id
             )
-        self._send_state(request, ENDED, request.duration)
+        self._send_state(request.req_id, ENDED, request.duration)
 
     # --- idle timeout and shutdown ---------------------------------------------------
 

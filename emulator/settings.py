@@ -30,8 +30,17 @@ class EmulatorSettings:
     an avatar id to the capabilities its sessions declare instead of
     ``capabilities`` (``()``: an older server); avatars named in either are known
     avatars too. ``environments`` are the names ``GET /sdk`` resolves to this
-    emulator. ``wall_clock`` gives unix seconds (injectable so token expiry
-    can be tested without waiting).
+    emulator.
+
+    Egress playout: each drained request gets an end control frame, twice with
+    ``repeat_drain_end``; with ``drain_end_without_req_id`` the last of them carries an
+    empty ``req_id`` (the service does both). ``preempt``: audio of a new request
+    interrupts the unfinished older ones (INTERRUPTED, reason ``preempted``) instead of
+    queueing behind them. A pause held longer than ``pause_timeout`` seconds drops the
+    request (INTERRUPTED, reason ``pause_timeout``).
+
+    ``wall_clock`` gives unix seconds (injectable so token expiry can be tested
+    without waiting).
     """
 
     host: str = "127.0.0.1"
@@ -49,6 +58,8 @@ class EmulatorSettings:
     idle_timeout: float = 60.0
     pause_timeout: float = 30.0
     repeat_drain_end: bool = True
+    drain_end_without_req_id: bool = False
+    preempt: bool = False
     rejected_livekit_tokens: frozenset[str] = frozenset({"invalid", "invalid-token"})
     max_message_size: int = 4 * 1024 * 1024
     faults: Mapping[str, tuple[Fault, ...]] = field(default_factory=dict)

@@ -7,8 +7,10 @@ import time
 
 import pytest
 from emulator_client import RawIngress, config_for, configure_bytes, events_until, run_async
+from wsproto.events import CloseConnection
 
 from avatarwire.bindings.asyncio import Timeouts, connect
+from avatarwire.core.codec import encode_audio_input
 from avatarwire.core.errors import AvatarError
 from avatarwire.core.events import (
     AnimationFrame,
@@ -16,6 +18,8 @@ from avatarwire.core.events import (
     ServerError,
     SessionClosed,
 )
+from avatarwire.core.wire import Message
+from avatarwire.core.wire import avatarkit_pb2 as pb
 from avatarwire.emulator import Emulator, Fault
 
 CHUNK = bytes(3200)  # 0.1 s of 16 kHz PCM
@@ -127,3 +131,73 @@ async def test_stall_at_connect_answers_nothing_even_to_a_raw_upgrade() -> None:
         raw = await RawIngress.open(emu)  # the default avatar still works
         raw.send(configure_bytes(sample_rate=16000))
         assert (await raw.receive_message()).server_confirm_session.connection_id
+
+
+@pytest.mark.parametrize(
+    ("code", "text", "close_code"),
+    [
+        (4001, "credits exhausted", 4001),
+        (4002, "maximum session duration reached", 4002),
+        (4003, "concurrency limit reached", 4003),
+        (4010, "auth failed: session token expired", 4010),
+        (4503, "upstream unavailable", 4503),
+        (14, "session refused by fault injection", 1000),
+    ],
+)
+@run_async
+async def test_refuse_session_answers_the_configure_with_the_code_and_its_close(
+    code: int, text: str, close_code: int
+) -> None:
+    async with Emulator(faults={"full": Fault.refuse_session(code)}) as emu:
+        raw = await RawIngress.open(emu, avatar_id="full")
+        raw.send(configure_bytes(sample_rate=16000))
+        error = (await raw.receive_message()).server_error
+        assert (error.code, error.message) == (code, text)
+        closed = await raw.receive()
+        assert isinstance(closed, CloseConnection)
+        assert closed.code == close_code
+        assert closed.reason == (text if close_code != 1000 else "")
+
+
+@pytest.mark.parametrize("code", [4001, 4002, 4003, 4010, 4503])
+@run_async
+async def test_end_session_sends_the_close_code_as_a_server_error_then_closes_with_it(
+    code: int,
+) -> None:
+    async with Emulator(
+        realtime=False, faults={"ends": Fault.end_session(code, after_audio=2)}
+    ) as emu:
+        raw = await RawIngress.open(emu, avatar_id="ends")
+        raw.send(configure_bytes(sample_rate=16000))
+        assert (await raw.receive_message()).server_confirm_session.connection_id
+        raw.send(encode_audio_input("r1", CHUNK, False))
+        raw.send(encode_audio_input("r1", CHUNK, False))
+        while True:
+            answer = await raw.receive()
+            assert isinstance(answer, bytes), answer
+            message = Message.FromString(answer)
+            if message.type == pb.MESSAGE_SERVER_ERROR:
+                break
+        assert (message.server_error.code, message.server_error.req_id) == (code, "r1")
+        closed = await raw.receive()
+        assert isinstance(closed, CloseConnection) and closed.code == code
+        assert closed.reason == message.server_error.message
+
+
+def test_end_session_takes_only_the_service_close_codes() -> None:
+    with pytest.raises(ValueError, match=r"4000\.\.4999"):
+        Fault.end_session(14)
+
+
+@run_async
+async def test_a_relayed_grpc_code_is_a_server_error_and_the_session_goes_on() -> None:
+    fault = Fault.server_error(at_message=1, code=14, text="inference server Animate failed")
+    async with (
+        Emulator(realtime=False, faults={"flaky": fault}) as emu,
+        connect(config_for(emu, avatar_id="flaky")) as session,
+    ):
+        await session.send_audio(CHUNK, end=True)
+        events = await events_until(session, lambda e: isinstance(e, RequestFinished))
+        (error,) = [e.error for e in events if isinstance(e, ServerError)]
+        assert error.server_code in (14, "14") and "Animate failed" in str(error)
+        assert not any(isinstance(e, SessionClosed) for e in events)

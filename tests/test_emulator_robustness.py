@@ -42,7 +42,8 @@ async def _misbehave(emu: Emulator, how: str) -> object:
     elif how == "undecodable":
         raw.send(b"\xff\xff\xff\xff")
     elif how == "odd-audio":
-        raw.send(encode_audio_input("r", b"\x01\x02\x03", False))
+        raw.send(encode_audio_input("r", b"\x01", False))  # half a sample is fine mid-request
+        raw.send(encode_audio_input("r", b"\x02\x03", True))  # ending on one is not
         return (await raw.receive_message()).server_error.code
     while True:
         answer = await raw.receive()
