@@ -1,9 +1,21 @@
 """One exception family for everything that can go wrong, and the table that names it.
 
-The service reports failures in many shapes (HTTP bodies, ``ServerError`` messages,
-close codes). Every one of them is turned into an :class:`AvatarError` whose stable
-``code`` comes from :func:`classify`, which reads the rules below as data: server
-code first, then text, then HTTP status, the first match winning.
+The service reports failures in many shapes (console HTTP responses, refused
+upgrades, ``ServerError`` messages, close frames). Every one of them is turned into
+an :class:`AvatarError` by the rules below, kept as data:
+
+- the **close-code contract** of today's service (:data:`CLOSE_CODE_CONTRACT`):
+  a code 4000-4999, in a close frame or in ``ServerError.code``, names the
+  session's fate; 40xx means the request is at fault, 45xx means retry;
+- any other ``ServerError`` code is a relayed upstream code: ``serverError``;
+- console refusals by HTTP status (:data:`CONSOLE_STATUS_RULES`), refused upgrades
+  by status (:data:`UPGRADE_STATUS_RULES`) after the service's known texts;
+- :func:`classify` keeps the retired SDK's order (server code, text, status) for
+  texts that come without a code, and for callers that need the old dialect.
+
+Each error also says what the official SDK would call it (:attr:`AvatarError.official_code`,
+:attr:`AvatarError.official_retryable`), while :attr:`AvatarError.retry` gives the
+richer advice of this library.
 """
 
 from __future__ import annotations
@@ -129,17 +141,103 @@ HTTP_STATUS_RULES: Mapping[int, ErrorCode] = {
     404: ErrorCode.APP_ID_UNRECOGNIZED,
 }
 
-#: The service's own WebSocket close codes.
-CLOSE_CODE_RULES: Mapping[int, ErrorCode] = {
-    4001: ErrorCode.CREDITS_EXHAUSTED,
-    4002: ErrorCode.SESSION_DURATION_EXCEEDED,
-    4003: ErrorCode.CONCURRENCY_LIMIT,
-    4010: ErrorCode.SESSION_TOKEN_INVALID,
-    4503: ErrorCode.UPSTREAM_ERROR,
-}
-
 #: Close codes that end a session normally.
 NORMAL_CLOSE_CODES = frozenset({1000, 1001})
+
+# --- today's contract (protocol.md section 3) ---------------------------------------
+
+#: The codes that carry a session's fate, in a close frame or a ``ServerError``.
+CLOSE_CODE_RANGE = range(4000, 5000)
+#: Within it, the codes that say the request itself is at fault (retrying cannot help).
+CALLER_FAULT_CLOSE_CODES = range(4000, 4500)
+
+#: The service's ``CloseCode`` contract: code -> (error code, what a retry takes).
+#: 4001 out of credits; 4002 maximum duration, reconnecting is expected; 4003 no
+#: free slot, later; 4010 bad or expired token, only with a fresh one; 4503 a
+#: dependency briefly down, with backoff.
+CLOSE_CODE_CONTRACT: Mapping[int, tuple[ErrorCode, Retry]] = {
+    4001: (ErrorCode.CREDITS_EXHAUSTED, Retry.NO),
+    4002: (ErrorCode.SESSION_DURATION_EXCEEDED, Retry.NEW_SESSION),
+    4003: (ErrorCode.CONCURRENCY_LIMIT, Retry.LATER),
+    4010: (ErrorCode.SESSION_TOKEN_INVALID, Retry.NEW_TOKEN),
+    4503: (ErrorCode.UPSTREAM_ERROR, Retry.BACKOFF),
+}
+
+#: Close codes the official SDK retries although they are in the contract's range.
+OFFICIAL_RETRYABLE_CLOSE_CODES = frozenset({4002, 4503})
+#: Without a close code, the official SDK retries only these.
+OFFICIAL_RETRYABLE_CODES = frozenset(
+    {ErrorCode.CONNECTION_FAILED, ErrorCode.CONNECTION_CLOSED, ErrorCode.UPSTREAM_ERROR}
+)
+
+#: Console (token) refusals by HTTP status; other 4xx are ``invalidRequest``, 5xx
+#: ``serverError``.
+CONSOLE_STATUS_RULES: Mapping[int, ErrorCode] = {
+    401: ErrorCode.SESSION_TOKEN_INVALID,  # the API key was refused
+    402: ErrorCode.BILLING_REQUIRED,
+    403: ErrorCode.APP_ID_UNRECOGNIZED,
+    404: ErrorCode.AVATAR_NOT_FOUND,
+    429: ErrorCode.CONCURRENCY_LIMIT,
+}
+
+#: Refused upgrades by HTTP status, after the texts of :data:`TEXT_RULES`; any other
+#: refusal is ``connectionFailed``.
+UPGRADE_STATUS_RULES: Mapping[int, ErrorCode] = {
+    401: ErrorCode.SESSION_TOKEN_INVALID,
+    403: ErrorCode.SESSION_TOKEN_INVALID,
+}
+
+#: Statuses of a refused upgrade that a later attempt may get past.
+TRANSIENT_HTTP_STATUSES = frozenset({408, 425, 429})
+
+#: Relayed (gRPC) codes in a ``ServerError`` that blame the request: a retry of the
+#: same request cannot help (invalid argument, not found, permission denied, failed
+#: precondition, unauthenticated, e.g. a bad LiveKit token).
+CALLER_FAULT_SERVER_CODES = frozenset(
+    {
+        "3",
+        "5",
+        "7",
+        "9",
+        "16",
+        "INVALID_ARGUMENT",
+        "NOT_FOUND",
+        "PERMISSION_DENIED",
+        "FAILED_PRECONDITION",
+        "UNAUTHENTICATED",
+    }
+)
+
+
+def close_code_meaning(close_code: int) -> tuple[ErrorCode, Retry]:
+    """What a close code of the contract's range means: named ones from the table;
+    others ``connectionClosed``, retried only outside the 40xx (request at fault) range."""
+    known = CLOSE_CODE_CONTRACT.get(close_code)
+    if known is not None:
+        return known
+    retry = Retry.NO if close_code in CALLER_FAULT_CLOSE_CODES else Retry.BACKOFF
+    return ErrorCode.CONNECTION_CLOSED, retry
+
+
+def console_status_code(status: int | None) -> ErrorCode:
+    """The code of a console (token) refusal with this HTTP status."""
+    if status is not None and status in CONSOLE_STATUS_RULES:
+        return CONSOLE_STATUS_RULES[status]
+    if status is not None and status >= 500:
+        return ErrorCode.SERVER_ERROR
+    return ErrorCode.INVALID_REQUEST
+
+
+def official_retryable(code: ErrorCode, close_code: int | None) -> bool:
+    """The official SDK's ``retryable``: by the close code when there is one (4002 and
+    4503 yes, other 40xx no, anything else yes), else only for connection failures,
+    dropped connections and upstream errors."""
+    if close_code is None:
+        return code in OFFICIAL_RETRYABLE_CODES
+    if close_code in OFFICIAL_RETRYABLE_CLOSE_CODES:
+        return True
+    return close_code not in CALLER_FAULT_CLOSE_CODES
+
 
 #: What retrying takes, per code; codes not listed cannot be helped by a retry.
 RETRY_RULES: Mapping[ErrorCode, Retry] = {
@@ -168,7 +266,11 @@ def classify(
     text: str = "",
     http_status: int | None = None,
 ) -> ErrorCode:
-    """Name a failure: server code first, then text, then HTTP status."""
+    """Name a failure as the retired SDK did: server code, then text, then HTTP status.
+
+    Today's service is read by the contract functions below; this order stays for
+    callers that must speak the retired SDK's dialect.
+    """
     lowered = text.lower()
     if server_code is not None and server_code in SERVER_CODE_RULES:
         by_code = SERVER_CODE_RULES[server_code]
@@ -209,7 +311,7 @@ class AvatarError(Exception):
         code: ErrorCode = ErrorCode.UNKNOWN,
         phase: Phase | None = None,
         http_status: int | None = None,
-        server_code: int | str | None = None,
+        server_code: str | None = None,
         server_title: str | None = None,
         server_detail: str | None = None,
         connection_id: str | None = None,
@@ -217,7 +319,10 @@ class AvatarError(Exception):
         raw_body: bytes | None = None,
         close_code: int | None = None,
         close_reason: str | None = None,
+        official_code: ErrorCode | None = None,
     ) -> None:
+        """``official_code`` is what the official SDK names the same failure, when it
+        names it less precisely than ``code`` (leave it out when they agree)."""
         super().__init__(message)
         self.message = message
         self.code = code
@@ -231,18 +336,40 @@ class AvatarError(Exception):
         self.raw_body = raw_body
         self.close_code = close_code
         self.close_reason = close_reason
+        self._official_code = official_code
+
+    @property
+    def official_code(self) -> ErrorCode:
+        """The code the official SDK gives the same failure (``code`` unless it differs)."""
+        return self._official_code if self._official_code is not None else self.code
 
     @property
     def retry(self) -> Retry:
         """What a retry would take (``Retry.NO`` when none can help)."""
+        if self.close_code is not None and self.close_code in CLOSE_CODE_RANGE:
+            return close_code_meaning(self.close_code)[1]
         if self.phase is Phase.SESSION_TOKEN and self.code in _TOKEN_CODES:
             return Retry.NO  # the console refused the API key: a new token will not help
+        if self.code is ErrorCode.SERVER_ERROR and self.server_code in CALLER_FAULT_SERVER_CODES:
+            return Retry.NO  # the upstream blamed the request itself
+        if (
+            self.code is ErrorCode.CONNECTION_FAILED
+            and self.http_status is not None
+            and 400 <= self.http_status < 500
+            and self.http_status not in TRANSIENT_HTTP_STATUSES
+        ):
+            return Retry.NO  # the upgrade was refused for what it asked, not for load
         return RETRY_RULES.get(self.code, Retry.NO)
 
     @property
     def retryable(self) -> bool:
         """Whether trying again (as :attr:`retry` says) can succeed."""
         return self.retry is not Retry.NO
+
+    @property
+    def official_retryable(self) -> bool:
+        """The official SDK's ``retryable`` for the same failure (coarser than :attr:`retry`)."""
+        return official_retryable(self.official_code, self.close_code)
 
     def __str__(self) -> str:
         where = f" during {self.phase.value}" if self.phase is not None else ""
@@ -334,7 +461,10 @@ def _text(value: object) -> str | None:
 
 
 def parse_error_body(body: bytes) -> dict[str, Any]:
-    """Read either error shape of the service into ``code``/``status``/``title``/``detail``."""
+    """Read either error shape of the service into ``code``/``status``/``title``/``detail``.
+
+    ``code`` is always a string (a numeric code is given in decimal).
+    """
     try:
         document = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -349,20 +479,47 @@ def parse_error_body(body: bytes) -> dict[str, Any]:
     code = entry.get("code")
     if code is None or code == "":
         code = entry.get("id") if "errors" in document else entry.get("error")
+    if isinstance(code, int) and not isinstance(code, bool):
+        code = str(code)
     return {
         "status": status if isinstance(status, int) and not isinstance(status, bool) else None,
-        "code": code
-        if (isinstance(code, int) and not isinstance(code, bool)) or _text(code)
-        else None,
+        "code": _text(code),
         "title": _text(entry.get("title")),
         "detail": _text(entry.get("detail")) or _text(entry.get("message")),
     }
 
 
+def _text_rule(text: str) -> ErrorCode | None:
+    """The code the service's known texts name, if any."""
+    lowered = text.lower()
+    for phrases, code in TEXT_RULES:
+        if any(phrase in lowered for phrase in phrases):
+            return code
+    return None
+
+
+def _http_codes(status: int | None, text: str, phase: Phase) -> tuple[ErrorCode, ErrorCode]:
+    """(our code, the official SDK's code) for an HTTP refusal in ``phase``."""
+    if phase is Phase.SESSION_TOKEN:
+        code = console_status_code(status)
+        return code, code
+    official = (
+        UPGRADE_STATUS_RULES.get(status, ErrorCode.CONNECTION_FAILED)
+        if status is not None
+        else ErrorCode.CONNECTION_FAILED
+    )
+    return _text_rule(text) or official, official
+
+
 def error_from_http(
     status: int | None, body: bytes, *, phase: Phase, connection_id: str | None = None
 ) -> AvatarError:
-    """An error from an HTTP response (token refusal, upgrade rejection, 200 with errors)."""
+    """An error from an HTTP response (token refusal, upgrade rejection, 200 with errors).
+
+    Console refusals follow :data:`CONSOLE_STATUS_RULES`; a refused upgrade is named
+    by the service's known texts first (``Avatar not found``...), then by
+    :data:`UPGRADE_STATUS_RULES`, else ``connectionFailed``.
+    """
     fields = parse_error_body(body)
     if fields.get("status") is not None:
         status = fields["status"]
@@ -370,7 +527,7 @@ def error_from_http(
     title: str | None = fields.get("title")
     plain = "" if fields else body[:512].decode("utf-8", "replace").strip()
     text = " ".join(part for part in (title, detail, plain) if part)
-    code = classify(phase=phase, server_code=fields.get("code"), text=text, http_status=status)
+    code, official = _http_codes(status, text, phase)
     summary = detail or title or plain or "no details in the response"
     message = f"HTTP {status}: {summary}" if status is not None else summary
     return AvatarError(
@@ -383,22 +540,34 @@ def error_from_http(
         server_detail=detail,
         connection_id=connection_id,
         raw_body=bytes(body),
+        official_code=official,
     )
 
 
 def error_from_server_message(
     code: int, message: str, *, phase: Phase, connection_id: str | None, req_id: str | None
 ) -> AvatarError:
-    """An error from a ``ServerError`` message on the socket."""
-    server_code = code or None
+    """An error from a ``ServerError`` message on the socket.
+
+    A code in the contract's range (4000-4999) is also the error's ``close_code``;
+    any other code is a relayed upstream code: ``serverError``. Only a message with
+    no code (0) is named by its text, where the service's texts say more.
+    """
+    close_code = code if code in CLOSE_CODE_RANGE else None
+    official = (
+        close_code_meaning(close_code)[0] if close_code is not None else ErrorCode.SERVER_ERROR
+    )
+    error_code = official if code else (_text_rule(message) or official)
     return AvatarError(
         message or f"server error {code}",
-        code=classify(phase=phase, server_code=server_code, text=message),
+        code=error_code,
         phase=phase,
-        server_code=server_code,
+        server_code=str(code),
         server_detail=message or None,
         connection_id=connection_id or None,
         req_id=req_id or None,
+        close_code=close_code,
+        official_code=official,
     )
 
 
@@ -412,7 +581,9 @@ def error_from_close(
         message = "the connection was dropped without a close frame"
         error_code = ErrorCode.CONNECTION_CLOSED
     else:
-        error_code = CLOSE_CODE_RULES.get(code, ErrorCode.CONNECTION_CLOSED)
+        error_code = (
+            close_code_meaning(code)[0] if code in CLOSE_CODE_RANGE else ErrorCode.CONNECTION_CLOSED
+        )
         message = f"closed by the server with code {code}" + (f": {reason}" if reason else "")
     return AvatarError(
         message,

@@ -235,20 +235,16 @@ class TokenExchange:
             self._fail(error_from_http(self._status, body, phase=_PHASE))
             return
         document = _json_object(body)
-        if document is None:
-            self._fail(
-                _unless_classified(
-                    error_from_http(200, body, phase=_PHASE), "a body that is not a JSON object"
-                )
-            )
-            return
-        candidate = _token_candidate(document)
-        errors = document.get("errors")
+        candidate = _token_candidate(document) if document is not None else None
+        errors = document.get("errors") if document is not None else None
         if isinstance(errors, list) and errors:
             self._fail(error_from_http(200, body, phase=_PHASE), token=candidate)
         elif candidate is None:
+            what = "no session token" if document is not None else "a body that is not JSON"
             self._fail(
-                _unless_classified(error_from_http(200, body, phase=_PHASE), "no session token")
+                RemoteProtocolError(
+                    f"HTTP 200 with {what}", phase=_PHASE, http_status=200, raw_body=body
+                )
             )
         elif not _is_header_safe(candidate):
             self._fail(
@@ -298,19 +294,3 @@ def _token_candidate(document: dict[str, Any]) -> str | None:
         if isinstance(value, str) and value:
             return value
     return None
-
-
-def _unless_classified(error: AvatarError, what: str) -> AvatarError:
-    """Keep a 200's error if its content names a failure; else it is a protocol error."""
-    if error.code is not ErrorCode.UNKNOWN:
-        return error
-    detail = error.server_detail or error.server_title
-    return RemoteProtocolError(
-        f"HTTP 200 with {what}" + (f": {detail}" if detail else ""),
-        phase=_PHASE,
-        http_status=200,
-        server_code=error.server_code,
-        server_title=error.server_title,
-        server_detail=error.server_detail,
-        raw_body=error.raw_body,
-    )

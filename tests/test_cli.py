@@ -227,9 +227,9 @@ def test_a_refused_livekit_token_is_a_service_error_with_its_code(tmp_path: Path
     result = run_cli("speak", str(audio), "--fast", "--json", *args, "invalid")
 
     assert result.returncode == 1
-    assert "error: [invalidEgressConfig]" in result.stderr
+    assert "error: [serverError]" in result.stderr
     [error] = json.loads(result.stdout)["errors"]
-    assert (error["code"], error["phase"]) == ("invalidEgressConfig", "websocket_handshake")
+    assert (error["code"], error["phase"]) == ("serverError", "websocket_handshake")
 
 
 def test_flags_of_both_egress_kinds_are_a_usage_error() -> None:

@@ -44,7 +44,7 @@ async def test_token_request_without_the_right_api_key_is_401_with_an_errors_bod
         assert "api key" in error["detail"]
         # Not a gRPC UNAUTHENTICATED code: that one means a refused egress token.
         classified = error_from_http(status, payload, phase=Phase.SESSION_TOKEN)
-        assert classified.code is ErrorCode.SESSION_TOKEN_EXPIRED
+        assert classified.code is ErrorCode.SESSION_TOKEN_INVALID
         assert not classified.retryable
 
 

@@ -201,8 +201,9 @@ async def test_livekit_token_the_room_refuses_is_code_16_unauthorized() -> None:
         with pytest.raises(AvatarError) as caught:
             async with connect(config_for(emu, livekit=livekit)):
                 pass
-        assert caught.value.code == "invalidEgressConfig"
-        assert caught.value.server_code == 16
+        assert caught.value.code == "serverError"
+        assert caught.value.server_code == "16"
+        assert not caught.value.retryable
         assert "unauthorized: invalid token" in str(caught.value)
 
 

@@ -168,7 +168,7 @@ def test_error_from_http_takes_the_status_from_the_errors_list() -> None:
 
 def test_error_from_http_with_plain_text_keeps_it_in_the_message() -> None:
     error = error_from_http(503, b"upstream down\n", phase=Phase.WEBSOCKET_CONNECT)
-    assert error.code is E.SERVER_ERROR
+    assert error.code is E.CONNECTION_FAILED
     assert error.message == "HTTP 503: upstream down"
 
 
@@ -177,7 +177,9 @@ def test_server_message_with_code_zero_is_classified_by_text() -> None:
         0, "Avatar not found", phase=RUNTIME, connection_id="c", req_id="r"
     )
     assert error.code is E.AVATAR_NOT_FOUND
-    assert error.server_code is None
+    assert error.official_code is E.SERVER_ERROR
+    assert error.server_code == "0"
+    assert error.close_code is None
     assert (error.connection_id, error.req_id) == ("c", "r")
 
 
@@ -189,6 +191,10 @@ def test_server_message_with_code_zero_is_classified_by_text() -> None:
         (4003, E.CONCURRENCY_LIMIT, Retry.LATER),
         (4010, E.SESSION_TOKEN_INVALID, Retry.NEW_TOKEN),
         (4503, E.UPSTREAM_ERROR, Retry.BACKOFF),
+        (4000, E.CONNECTION_CLOSED, Retry.NO),
+        (4499, E.CONNECTION_CLOSED, Retry.NO),
+        (4500, E.CONNECTION_CLOSED, Retry.BACKOFF),
+        (4999, E.CONNECTION_CLOSED, Retry.BACKOFF),
         (1011, E.CONNECTION_CLOSED, Retry.BACKOFF),
         (None, E.CONNECTION_CLOSED, Retry.BACKOFF),
     ],
@@ -209,9 +215,10 @@ def test_normal_closes_are_not_errors(code: int) -> None:
 
 def test_a_refused_api_key_is_not_retryable_though_its_code_says_new_token() -> None:
     error = error_from_http(401, b"", phase=Phase.SESSION_TOKEN)
-    assert error.code is E.SESSION_TOKEN_EXPIRED
+    assert error.code is E.SESSION_TOKEN_INVALID
     assert error.retry is Retry.NO
     upgrade = error_from_http(401, b"", phase=Phase.WEBSOCKET_CONNECT)
+    assert upgrade.code is E.SESSION_TOKEN_INVALID
     assert upgrade.retry is Retry.NEW_TOKEN
 
 
@@ -220,3 +227,133 @@ def test_local_and_remote_errors_default_their_codes() -> None:
     assert RemoteProtocolError("y").code is E.PROTOCOL_ERROR
     assert isinstance(LocalProtocolError("x"), AvatarError)
     assert "protocolError" in repr(RemoteProtocolError("y"))
+
+
+# --- today's contract (protocol.md section 3) ------------------------------------------
+
+#: close code -> (code, our retry advice, the official SDK's retryable)
+CONTRACT_ROWS = [
+    (4001, E.CREDITS_EXHAUSTED, Retry.NO, False),
+    (4002, E.SESSION_DURATION_EXCEEDED, Retry.NEW_SESSION, True),
+    (4003, E.CONCURRENCY_LIMIT, Retry.LATER, False),
+    (4010, E.SESSION_TOKEN_INVALID, Retry.NEW_TOKEN, False),
+    (4503, E.UPSTREAM_ERROR, Retry.BACKOFF, True),
+    (4004, E.CONNECTION_CLOSED, Retry.NO, False),
+    (4600, E.CONNECTION_CLOSED, Retry.BACKOFF, True),
+]
+
+
+@pytest.mark.parametrize(("close_code", "expected", "retry", "official"), CONTRACT_ROWS)
+def test_a_contract_code_means_the_same_in_a_server_error_and_a_close_frame(
+    close_code: int, expected: ErrorCode, retry: Retry, official: bool
+) -> None:
+    relayed = error_from_server_message(
+        close_code, "whatever the text says", phase=RUNTIME, connection_id="c", req_id=""
+    )
+    closed = error_from_close(close_code, "bye", phase=RUNTIME)
+    assert closed is not None
+    for error in (relayed, closed):
+        assert (error.code, error.official_code, error.close_code) == (
+            expected,
+            expected,
+            close_code,
+        )
+        assert (error.retry, error.official_retryable) == (retry, official)
+    assert relayed.server_code == str(close_code)
+
+
+@pytest.mark.parametrize(
+    ("code", "text", "retry"),
+    [
+        (14, "inference server Animate failed", Retry.BACKOFF),
+        (13, "internal", Retry.BACKOFF),
+        (3, "bad livekit url", Retry.NO),
+        (16, "unauthorized: invalid token", Retry.NO),
+        (3999, "credits exhausted", Retry.BACKOFF),  # a code outranks the text
+        (5000, "", Retry.BACKOFF),
+        (-1, "", Retry.BACKOFF),
+    ],
+)
+def test_any_other_server_code_is_a_server_error_without_a_close_code(
+    code: int, text: str, retry: Retry
+) -> None:
+    error = error_from_server_message(code, text, phase=RUNTIME, connection_id=None, req_id="r")
+    assert (error.code, error.official_code) == (E.SERVER_ERROR, E.SERVER_ERROR)
+    assert error.server_code == str(code)
+    assert isinstance(error.server_code, str)
+    assert error.close_code is None
+    assert error.retry is retry
+    assert error.official_retryable is False
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (401, E.SESSION_TOKEN_INVALID),
+        (402, E.BILLING_REQUIRED),
+        (403, E.APP_ID_UNRECOGNIZED),
+        (404, E.AVATAR_NOT_FOUND),
+        (429, E.CONCURRENCY_LIMIT),
+        (400, E.INVALID_REQUEST),
+        (409, E.INVALID_REQUEST),
+        (500, E.SERVER_ERROR),
+        (503, E.SERVER_ERROR),
+        (302, E.INVALID_REQUEST),
+    ],
+)
+def test_console_status_mapping(status: int, expected: ErrorCode) -> None:
+    body = b'{"errors": [{"code": "some_code", "title": "T", "detail": "D"}]}'
+    error = error_from_http(status, body, phase=Phase.SESSION_TOKEN)
+    assert (error.code, error.official_code) == (expected, expected)
+    assert (error.server_code, error.server_detail, error.server_title) == ("some_code", "D", "T")
+
+
+def test_console_detail_falls_back_to_title_and_a_numeric_code_becomes_a_string() -> None:
+    error = error_from_http(
+        500, b'{"errors": [{"code": 13, "title": "Internal"}]}', phase=Phase.SESSION_TOKEN
+    )
+    assert error.server_code == "13"
+    assert "Internal" in error.message
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected", "official", "retry"),
+    [
+        (401, b"", E.SESSION_TOKEN_INVALID, E.SESSION_TOKEN_INVALID, Retry.NEW_TOKEN),
+        (403, b"", E.SESSION_TOKEN_INVALID, E.SESSION_TOKEN_INVALID, Retry.NEW_TOKEN),
+        (404, b"Avatar not found", E.AVATAR_NOT_FOUND, E.CONNECTION_FAILED, Retry.NO),
+        (404, b"", E.CONNECTION_FAILED, E.CONNECTION_FAILED, Retry.NO),
+        (429, b"", E.CONNECTION_FAILED, E.CONNECTION_FAILED, Retry.BACKOFF),
+        (502, b"bad gateway", E.CONNECTION_FAILED, E.CONNECTION_FAILED, Retry.BACKOFF),
+        (
+            401,
+            b'{"errors":[{"code":"expired","detail":"session token expired"}]}',
+            E.SESSION_TOKEN_EXPIRED,
+            E.SESSION_TOKEN_INVALID,
+            Retry.NEW_TOKEN,
+        ),
+    ],
+)
+def test_refused_upgrades(
+    status: int, body: bytes, expected: ErrorCode, official: ErrorCode, retry: Retry
+) -> None:
+    error = error_from_http(status, body, phase=Phase.WEBSOCKET_CONNECT)
+    assert (error.code, error.official_code, error.retry) == (expected, official, retry)
+    assert error.official_retryable is (official is E.CONNECTION_FAILED)
+
+
+@pytest.mark.parametrize(
+    ("code", "retryable"),
+    [
+        (E.CONNECTION_FAILED, True),
+        (E.CONNECTION_CLOSED, True),
+        (E.UPSTREAM_ERROR, True),
+        (E.SERVER_ERROR, False),
+        (E.PROTOCOL_ERROR, False),
+        (E.SESSION_TOKEN_EXPIRED, False),
+    ],
+)
+def test_official_retryable_without_a_close_code_follows_the_code(
+    code: ErrorCode, retryable: bool
+) -> None:
+    assert AvatarError("x", code=code).official_retryable is retryable

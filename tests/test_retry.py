@@ -303,7 +303,7 @@ def test_an_error_no_retry_can_help_is_raised_at_once(caplog: pytest.LogCaptureF
                 timeouts=SHORT,
             ):
                 raise AssertionError("no session should open")
-        assert caught.value.code is ErrorCode.SESSION_TOKEN_EXPIRED
+        assert caught.value.code is ErrorCode.SESSION_TOKEN_INVALID
         assert caught.value.retry is Retry.NO
 
     with caplog.at_level(logging.WARNING, logger="avatarwire.retry"):

@@ -154,14 +154,15 @@ def test_an_animation_frame_during_the_handshake_is_a_protocol_error() -> None:
     [
         (400, b'{"message":"Invalid session token"}', ErrorCode.SESSION_TOKEN_INVALID),
         (404, b'{"message":"Avatar not found"}', ErrorCode.AVATAR_NOT_FOUND),
-        (404, b"", ErrorCode.APP_ID_UNRECOGNIZED),
+        (404, b"", ErrorCode.CONNECTION_FAILED),
         (402, b'{"message":"session denied: credits exhausted"}', ErrorCode.CREDITS_EXHAUSTED),
         (
             401,
             b'{"errors":[{"code":"expired","detail":"session token expired"}]}',
             ErrorCode.SESSION_TOKEN_EXPIRED,
         ),
-        (503, b"upstream down", ErrorCode.SERVER_ERROR),
+        (503, b"upstream down", ErrorCode.CONNECTION_FAILED),
+        (403, b"", ErrorCode.SESSION_TOKEN_INVALID),
     ],
 )
 def test_upgrade_rejection_is_classified(status: int, body: bytes, code: ErrorCode) -> None:
@@ -362,7 +363,8 @@ def test_runtime_server_error_does_not_end_the_session() -> None:
     pump(client, peer)
     (event,) = client.events()
     assert isinstance(event, ServerError)
-    assert event.error.code is ErrorCode.INVALID_EGRESS_CONFIG
+    assert event.error.code is ErrorCode.SERVER_ERROR  # a relayed gRPC code
+    assert event.error.server_code == "3"
     assert event.error.req_id == "r"
     assert client.state is SessionState.READY
 

@@ -247,14 +247,14 @@ FAILURES = [
         json_body(
             {"status": 402, "error": "payment", "message": "session denied: credits exhausted"}
         ),
-        ErrorCode.CREDITS_EXHAUSTED,
+        ErrorCode.BILLING_REQUIRED,  # the console is read by its status, not its text
         402,
         id="flat-object",
     ),
     pytest.param(
         403,
         json_body({"code": "FORBIDDEN", "detail": "no"}),
-        ErrorCode.INVALID_REQUEST,
+        ErrorCode.APP_ID_UNRECOGNIZED,
         403,
         id="flat-4xx",
     ),
@@ -286,7 +286,7 @@ FAILURES = [
     pytest.param(
         200,
         json_body({"message": "credits exhausted"}),
-        ErrorCode.CREDITS_EXHAUSTED,
+        ErrorCode.PROTOCOL_ERROR,  # a 200 without a token, whatever it says
         200,
         id="200-flat-error",
     ),
