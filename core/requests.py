@@ -61,6 +61,11 @@ class RequestLedger:
         """The most recent request, open or not: what an interrupt targets."""
         return self._latest
 
+    @property
+    def current(self) -> RequestStatus | None:
+        """The request audio goes to now, or ``None`` when the next audio opens one."""
+        return self._current
+
     def get(self, req_id: str) -> RequestStatus | None:
         """The status of a recent request."""
         return self._requests.get(req_id)

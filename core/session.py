@@ -134,6 +134,10 @@ class ClientSession:
         self._max_audio_chunk = max_audio_chunk - max_audio_chunk % 2
         self._max_rejection_body = max_rejection_body
         self._pcm = config.audio_format is AudioFormat.PCM_S16LE
+        #: The odd trailing byte of the current PCM request, sent with its next audio.
+        self._carry = b""
+        #: Trace context given with audio that was all carried (nothing sent yet).
+        self._pending_trace: tuple[str, str] = ("", "")
         self._ws = WSConnection(ConnectionType.CLIENT)
         self._out: list[bytes] = []
         self._out_size = 0
@@ -265,6 +269,9 @@ class ClientSession:
 
         ``end=True`` closes the request: the next audio opens a new one. Audio larger
         than the outbound chunk limit goes out as several messages of the same request.
+        PCM may be split anywhere (TTS byte streams split samples): an odd trailing
+        byte waits for the next call of the same request; only a request that would
+        *end* on half a sample is refused.
         """
         self._require("send_audio")
         if not isinstance(audio, (bytes, bytearray, memoryview)):
@@ -274,22 +281,41 @@ class ClientSession:
         if not isinstance(end, bool):
             raise LocalProtocolError(f"end must be a bool, got {type(end).__name__}")
         payload = audio if isinstance(audio, bytes) else bytes(audio)
-        if self._pcm and len(payload) % 2:
-            raise LocalProtocolError(
-                f"PCM audio must hold whole 16-bit samples; got {len(payload)} bytes (odd)"
-            )
         if not payload and not end:
             raise LocalProtocolError(
                 "empty audio with end=False sends nothing; pass audio or end=True"
             )
+        carried = self._carry
+        if self._pcm and (len(carried) + len(payload)) % 2:
+            if end:
+                total = len(carried) + len(payload)
+                note = ", 1 carried from the previous call" if carried else ""
+                raise LocalProtocolError(
+                    f"PCM audio must hold whole 16-bit samples: end=True with {total} bytes "
+                    f"to send (odd{note}) would end the request on half a sample; send the "
+                    "missing byte with end=True, or interrupt()"
+                )
+            payload, carry = carried + payload[:-1], payload[-1:]
+        else:
+            payload, carry = carried + payload if carried else payload, b""
         trace = ("", "") if traceparent is None and tracestate is None else None
         if trace is None:
             trace = self._trace(traceparent, tracestate)
-        status = self.requests.open_or_start()
-        if trace[0] and status.messages_sent:
+        current = self.requests.current
+        if trace[0] and current is not None and (current.messages_sent or self._pending_trace[0]):
             raise LocalProtocolError(
-                f"traceparent goes on a request's first chunk only; {status.req_id} has started"
+                f"traceparent goes on a request's first chunk only; {current.req_id} has started"
             )
+        # Nothing was refused: from here on the call takes effect.
+        self._carry = carry
+        status = self.requests.open_or_start()
+        if not status.messages_sent and self._pending_trace[0]:
+            trace = self._pending_trace
+        if not payload and not end:
+            # Only half a sample so far: it goes out with the next call's audio.
+            self._pending_trace = trace
+            return status.req_id
+        self._pending_trace = ("", "")
         limit = self._max_audio_chunk
         size = len(payload)
         offset = 0
@@ -316,6 +342,7 @@ class ClientSession:
         """Interrupt the most recent request (also one whose audio already ended)."""
         self._require("interrupt")
         target = self.requests.interrupt_target()
+        self._drop_partial_sample()
         self._send_binary(codec.encode_request_control(codec.TYPE_CLIENT_INTERRUPT, target.req_id))
         self._finish(target.req_id, interrupted=True)
         return target.req_id
@@ -357,6 +384,11 @@ class ClientSession:
         self._move(Trigger.LOCAL_CLOSE)
 
     # --- internals --------------------------------------------------------------------------
+
+    def _drop_partial_sample(self) -> None:
+        """Forget the half sample (and trace context) waiting for the current request."""
+        self._carry = b""
+        self._pending_trace = ("", "")
 
     def _trace(self, traceparent: str | None, tracestate: str | None) -> tuple[str, str]:
         if traceparent is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import array
 import asyncio
 import hashlib
+import itertools
 import socket
 import uuid
 from collections.abc import Callable, Iterator
@@ -376,9 +377,6 @@ BAD_AUDIO: list[tuple[object, str]] = [
     (None, "got NoneType"),
     ({"pcm": b"\x00\x00"}, "got dict"),
     (array.array("h", [1, 2, 3]), "got array"),  # what a numpy-like buffer looks like
-    (b"\x00\x01\x02", "odd"),
-    (bytearray(b"\x00"), "odd"),
-    (memoryview(b"\x00" * 641), "641 bytes"),
 ]
 
 
@@ -396,6 +394,27 @@ def test_bad_audio_is_refused_saying_what_was_given_and_what_is_accepted(
     assert client.requests.latest is None, "a refused call opened a request"
 
 
+@pytest.mark.parametrize(
+    ("audio", "words"),
+    [
+        (b"\x00\x01\x02", "3 bytes"),
+        (bytearray(b"\x00"), "1 bytes"),
+        (memoryview(b"\x00" * 641), "641 bytes"),
+    ],
+    ids=lambda v: type(v).__name__,
+)
+def test_a_request_that_would_end_on_half_a_sample_is_refused_naming_the_count(
+    audio: bytes | bytearray | memoryview, words: str
+) -> None:
+    client, _ = ready()
+    with pytest.raises(LocalProtocolError) as info:
+        client.send_audio(audio, end=True)
+    message = str(info.value)
+    assert words in message and "odd" in message and "half a sample" in message, message
+    assert client.data_to_send() == b""
+    assert client.requests.latest is None, "a refused call opened a request"
+
+
 @pytest.mark.parametrize("end", [1, "yes", None, b""])
 def test_end_must_be_a_bool(end: object) -> None:
     client, _ = ready()
@@ -408,7 +427,7 @@ def test_a_refused_chunk_does_not_end_or_split_the_current_request() -> None:
     client, peer = ready()
     first = client.send_audio(PCM)
     with pytest.raises(LocalProtocolError):
-        client.send_audio(PCM + b"\x00")
+        client.send_audio(PCM + b"\x00", end=True)
     second = client.send_audio(PCM, end=True)
     pump(client, peer)
     assert first == second
@@ -586,6 +605,29 @@ def test_oversize_audio_is_split_and_arrives_whole(api: Api, emu: EmulatorThread
     assert request["audio_sha256"] == hashlib.sha256(audio).hexdigest()
 
 
+def test_pcm_split_inside_samples_arrives_whole(api: Api, emu: EmulatorThread) -> None:
+    channel = f"split-{api.name}-{uuid.uuid4().hex[:8]}"
+    config = emulator_config(emu, agora=AgoraEgress(channel))
+    audio = bytes(range(256)) * 25  # 6400 bytes, cut below at odd offsets
+    cuts = [0, 1, 2, 5, 6, 7, 1001, 3333, 6399, len(audio)]
+
+    async def scenario(api: Api) -> tuple[set[str], str | None]:
+        req_ids = set()
+        async with api.connect(config) as session:
+            for start, stop in itertools.pairwise(cuts):
+                end = stop == len(audio)
+                req_ids.add(await session.send_audio(audio[start:stop], end=end))
+            (req_id,) = req_ids
+            await _finish(session, req_id)
+            return req_ids, session.connection_id
+
+    req_ids, connection_id = api.run(scenario)
+    [request] = published(emu, channel, connection_id)["requests"]
+    assert {request["req_id"]} == req_ids
+    assert request["audio_bytes"] == len(audio)
+    assert request["audio_sha256"] == hashlib.sha256(audio).hexdigest()
+
+
 def test_refused_audio_sends_nothing_and_the_session_goes_on(api: Api, emu: EmulatorThread) -> None:
     channel = f"refused-{api.name}-{uuid.uuid4().hex[:8]}"
     config = emulator_config(emu, agora=AgoraEgress(channel))
@@ -595,7 +637,7 @@ def test_refused_audio_sends_nothing_and_the_session_goes_on(api: Api, emu: Emul
         async with api.connect(config) as session:
             for bad in ("text", 5, None, [1, 2], b"\x00\x01\x02", array.array("h", [1])):
                 with pytest.raises(LocalProtocolError) as info:
-                    await session.send_audio(bad)  # type: ignore[arg-type]
+                    await session.send_audio(bad, end=True)  # type: ignore[arg-type]
                 refusals.append(str(info.value))
             req_id = await session.send_audio(PCM, end=True)
             await _finish(session, req_id)

@@ -298,7 +298,7 @@ def test_audio_before_ready_is_a_local_error() -> None:
 
 @pytest.mark.parametrize(
     ("audio", "match"),
-    [(b"\x00", "odd"), ("text", "bytes"), (b"", "sends nothing"), (None, "bytes")],
+    [("text", "bytes"), (b"", "sends nothing"), (None, "bytes")],
 )
 def test_bad_audio_is_refused_before_anything_is_queued(audio: object, match: str) -> None:
     client, _ = connect()
@@ -513,3 +513,67 @@ def test_secrets_do_not_appear_in_reprs_or_errors() -> None:
             texts.append(str(event.error))
     joined = json.dumps(texts)
     assert TOKEN not in joined and "key-SECRET-1" not in joined
+
+
+# --- PCM split anywhere ---------------------------------------------------------------------
+
+
+def _audio_messages(peer: ScriptedPeer) -> list[tuple[str, bytes, bool]]:
+    return [
+        (m.client_audio_input.req_id, m.client_audio_input.audio, m.client_audio_input.end)
+        for m in peer.messages
+        if m.HasField("client_audio_input")
+    ]
+
+
+def test_a_one_byte_chunk_waits_for_its_other_half_in_the_same_request() -> None:
+    client, peer = connect()
+    first = client.send_audio(b"\x03")
+    assert client.data_to_send() == b""  # half a sample: nothing to send yet
+    second = client.send_audio(b"\x04\x05\x06", end=True)
+    pump(client, peer)
+    assert first == second
+    assert _audio_messages(peer) == [(first, b"\x03\x04\x05\x06", True)]
+
+
+def test_an_odd_tail_is_carried_and_the_end_may_bring_the_last_byte() -> None:
+    client, peer = connect()
+    req_id = client.send_audio(b"\x01\x02\x03")
+    client.send_audio(b"\x04", end=True)
+    pump(client, peer)
+    assert _audio_messages(peer) == [(req_id, b"\x01\x02", False), (req_id, b"\x03\x04", True)]
+    assert client.request(req_id) is not None
+    assert client.request(req_id).audio_bytes == 4  # type: ignore[union-attr]
+
+
+def test_ending_on_half_a_sample_is_refused_and_the_carried_byte_kept() -> None:
+    client, peer = connect()
+    req_id = client.send_audio(b"\x01\x02\x03")
+    with pytest.raises(LocalProtocolError, match=r"3 bytes to send \(odd, 1 carried"):
+        client.send_audio(b"\x04\x05", end=True)
+    assert client.send_audio(b"\x04", end=True) == req_id
+    pump(client, peer)
+    assert b"".join(audio for _, audio, _ in _audio_messages(peer)) == b"\x01\x02\x03\x04"
+
+
+def test_interrupt_drops_a_carried_byte() -> None:
+    client, peer = connect()
+    first = client.send_audio(b"\x01\x02\x03")
+    assert client.interrupt() == first
+    second = client.send_audio(b"\x04\x05", end=True)
+    pump(client, peer)
+    assert second != first
+    assert _audio_messages(peer) == [(first, b"\x01\x02", False), (second, b"\x04\x05", True)]
+
+
+def test_a_traceparent_given_with_half_a_sample_goes_on_the_first_message() -> None:
+    client, peer = connect()
+    parent = "00-" + "a" * 32 + "-" + "b" * 16 + "-01"
+    client.send_audio(b"\x01", traceparent=parent)
+    with pytest.raises(LocalProtocolError, match="first chunk"):
+        client.send_audio(b"\x02", traceparent=parent)
+    client.send_audio(b"\x02", end=True)
+    pump(client, peer)
+    [message] = [m for m in peer.messages if m.HasField("client_audio_input")]
+    assert message.client_audio_input.trace_context.traceparent == parent
+    assert message.client_audio_input.audio == b"\x01\x02"

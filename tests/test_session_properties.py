@@ -7,6 +7,7 @@ of design.md must hold throughout.
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 
 from hypothesis import HealthCheck, given, settings
@@ -280,3 +281,49 @@ def _events_for(cuts: list[int]) -> list[tuple[object, ...]]:
 @given(st.lists(st.integers(min_value=0, max_value=1 << 16), max_size=40))
 def test_any_split_of_the_server_bytes_gives_the_same_events(cuts: list[int]) -> None:
     assert _events_for(cuts) == _events_for([])
+
+
+def _ready_pair(max_audio_chunk: int) -> tuple[ClientSession, ServerConnection]:
+    """A client and a server core with the session confirmed between them."""
+    client = ClientSession(
+        CONFIG, "token", request_ids=sequential_request_ids(), max_audio_chunk=max_audio_chunk
+    )
+    server = ServerConnection()
+    while client.state is not SessionState.READY:
+        server.receive_data(client.data_to_send())
+        for event in server.events():
+            if isinstance(event, UpgradeRequested):
+                server.accept_upgrade()
+            elif isinstance(event, ConfigureReceived):
+                server.confirm_session("conn-1")
+        client.receive_data(server.data_to_send())
+    assert client.state is SessionState.READY
+    return client, server
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    samples=st.binary(min_size=0, max_size=600).map(lambda b: b[: len(b) // 2 * 2]),
+    cuts=st.lists(st.integers(min_value=0, max_value=600), max_size=30),
+    chunk_limit=st.integers(min_value=2, max_value=64),
+)
+def test_any_split_of_a_pcm_stream_arrives_whole_and_sample_aligned(
+    samples: bytes, cuts: list[int], chunk_limit: int
+) -> None:
+    client, server = _ready_pair(chunk_limit)
+    bounds = sorted({0, len(samples), *(cut % (len(samples) + 1) for cut in cuts)})
+    pieces = [samples[start:stop] for start, stop in itertools.pairwise(bounds)] or [b""]
+    req_ids = set()
+    for index, piece in enumerate(pieces):
+        last = index == len(pieces) - 1
+        if piece or last:
+            req_ids.add(client.send_audio(piece, end=last))
+    server.receive_data(client.data_to_send())
+    received = [e for e in server.events() if isinstance(e, AudioReceived)]
+    assert server.state is ServerState.OPEN
+    assert len(req_ids) == 1
+    assert {e.req_id for e in received} == req_ids
+    assert all(len(e.audio) % 2 == 0 for e in received), "a message split a sample"
+    assert b"".join(e.audio for e in received) == samples
+    assert [e.end for e in received][-1] is True
+    assert sum(e.end for e in received) == 1
