@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import IntEnum
+from enum import Enum, IntEnum
 
 from .errors import AvatarError
 
@@ -24,11 +24,20 @@ class SessionReady(Event):
 
 @dataclass(frozen=True, slots=True)
 class AnimationFrame(Event):
-    """One animation message, ``data`` being the whole raw message as received."""
+    """One animation message, ``data`` being the whole raw message as received.
+
+    Without egress, frames carry motion (``has_animation``) and ``end`` means the
+    request's generation is complete. With Agora/LiveKit egress they are empty
+    control signals: a non-end frame marks playout start/progress, ``end`` means
+    playout drained (possibly repeated; :class:`RequestFinished` comes once).
+    ``req_id`` is as sent: an end with an empty one finishes the oldest request.
+    """
 
     req_id: str
     data: bytes = field(repr=False)
     end: bool
+    has_animation: bool = True
+    avatar_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,14 +61,36 @@ class PlaybackStateKind(IntEnum):
     INTERRUPTED = 4
 
 
+class InterruptReason(str, Enum):
+    """Why playout was interrupted (``reason`` of an INTERRUPTED :class:`PlaybackState`)."""
+
+    EXPLICIT = "explicit"  # an interrupt()
+    PREEMPTED = "preempted"  # a newer request superseded it
+    PAUSE_TIMEOUT = "pause_timeout"  # a pause held past the server's limit: never resume
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass(frozen=True, slots=True)
 class PlaybackState(Event):
-    """Where playout of a request stands (``playback_state`` capability only)."""
+    """Where playout stands (``playback_state`` capability only).
+
+    Every pause()/resume() gets exactly one, holding the state *after* it: PAUSED
+    (accepted), ENDED (the pause came after playout ended and did nothing), PLAYING
+    (a resume with nothing paused); for a ``req_id`` that is not the one playing, the
+    state of the one playing, echoing the asked ``req_id``. The service also sends
+    PLAYING / ENDED as playout starts and ends, and INTERRUPTED with a ``reason``
+    (:class:`InterruptReason`); any INTERRUPTED ends its request as interrupted
+    (one :class:`RequestFinished`). ``played_ms`` is content played, frozen while
+    paused.
+    """
 
     req_id: str
     state: PlaybackStateKind
     played_ms: int
     reason: str
+    connection_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,7 +62,7 @@ from .session_states import (
     SessionState,
     Trigger,
 )
-from .wire import Message
+from .wire import Message, ServerResponseAnimation
 
 __all__ = [
     "ALLOWED_CALLS",
@@ -90,6 +90,15 @@ DEFAULT_MAX_REJECTION_BODY = 64 * 1024
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _carries_animation(frame: ServerResponseAnimation) -> bool:
+    """Whether a frame holds motion (no egress) rather than being an egress control
+    signal: its ``animation`` field is present and not empty."""
+    if not frame.HasField("animation"):
+        return False
+    animation = frame.animation
+    return bool(animation.keyframes) or animation.ByteSize() > 0
 
 
 def _bytes_per_second(config: SessionConfig) -> int | None:
@@ -479,7 +488,11 @@ class ClientSession:
         elif kind == codec.TYPE_SERVER_RESPONSE_ANIMATION:
             frame = message.server_response_animation
             self.requests.record_frame(frame.req_id)
-            self._events.append(AnimationFrame(frame.req_id, data, frame.end))
+            self._events.append(
+                AnimationFrame(
+                    frame.req_id, data, frame.end, _carries_animation(frame), frame.avatar_id
+                )
+            )
             if frame.end:
                 self._finish(frame.req_id, interrupted=False)
         elif kind == codec.TYPE_SERVER_ERROR:
@@ -499,8 +512,17 @@ class ClientSession:
             except ValueError:
                 playback = PlaybackStateKind.UNSPECIFIED
             self._events.append(
-                PlaybackState(state.req_id, playback, int(state.played_ms), state.reason)
+                PlaybackState(
+                    state.req_id,
+                    playback,
+                    int(state.played_ms),
+                    state.reason,
+                    state.connection_id or self.connection_id or "",
+                )
             )
+            if playback is PlaybackStateKind.INTERRUPTED and state.req_id:
+                # explicit, preempted or pause_timeout: the request will not play on.
+                self._finish(state.req_id, interrupted=True)
         # Anything else after the handshake (unknown or client-only types) is skipped.
 
     def _handle_handshake_reply(self, message: Message) -> None:

@@ -353,7 +353,9 @@ def test_playback_state_is_reported() -> None:
     message.server_playback_state.reason = "explicit"
     peer.send(message)
     pump(client, peer)
-    assert client.events() == [PlaybackState("r", PlaybackStateKind.PAUSED, 1234, "explicit")]
+    assert client.events() == [
+        PlaybackState("r", PlaybackStateKind.PAUSED, 1234, "explicit", connection_id="conn-1")
+    ]
 
 
 def test_runtime_server_error_does_not_end_the_session() -> None:
