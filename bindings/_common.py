@@ -3,16 +3,23 @@ token expiry, and in-order callback delivery for the official SDK's callbacks.""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import random
 import ssl
+import threading
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from avatarwire.core.config import SessionConfig, expire_at_seconds
+from avatarwire.core.environments import (
+    CONFIG_SERVICE_TIMEOUT,
+    CONFIG_SERVICE_URL,
+    EnvironmentLookup,
+)
 from avatarwire.core.errors import AvatarError
 from avatarwire.core.events import AnimationFrame, Event, ServerError, SessionClosed, SessionReady
 from avatarwire.core.request_ids import RequestIdFactory, official_request_ids
@@ -36,12 +43,17 @@ __all__ = [
     "RetryCallback",
     "Timeouts",
     "delay_before_retry",
+    "environment_lookup",
     "first_token",
+    "forget_environments",
+    "lookup_options",
     "new_client_session",
     "new_token_exchange",
     "real_request_ids",
+    "remember_environments",
     "session_logger",
     "tls_context_for",
+    "with_known_environments",
 ]
 
 DEFAULT_TOKEN_LIFETIME = timedelta(hours=1)
@@ -85,6 +97,8 @@ class ConnectOptions:
     max_buffered_audio: int = DEFAULT_MAX_BUFFERED_AUDIO
     max_queued_events: int = DEFAULT_MAX_QUEUED_EVENTS
     queue_events: bool = True
+    environment_lookup: bool = True
+    config_service_url: str | None = None
 
 
 #: Called before each retry of opening with the attempt that failed (1-based), its
@@ -132,6 +146,65 @@ def delay_before_retry(
     if on_retry is not None:
         on_retry(attempt, error, delay)
     return delay
+
+
+# --- environments: the config service, asked once per process ---------------------------
+
+#: Set to anything but "" or "0" to never ask the config service (the presets are used).
+NO_LOOKUP_ENV = "AVATARWIRE_NO_ENV_LOOKUP"
+#: Ask this URL instead of the real config service (tests point it at an emulator).
+CONFIG_SERVICE_ENV = "AVATARWIRE_CONFIG_SERVICE_URL"
+
+_known_environments: dict[str, dict[str, str]] | None = None
+_environments_lock = threading.Lock()
+
+
+def environment_lookup(config: SessionConfig, options: ConnectOptions) -> EnvironmentLookup | None:
+    """The config-service request to run before connecting, or ``None``: both URLs
+    given, already asked in this process, or switched off (option or environment)."""
+    if not config.needs_environment or _known_environments is not None:
+        return None
+    if not options.environment_lookup or os.environ.get(NO_LOOKUP_ENV, "") not in ("", "0"):
+        return None
+    url = options.config_service_url or os.environ.get(CONFIG_SERVICE_ENV) or CONFIG_SERVICE_URL
+    return EnvironmentLookup(url)
+
+
+def lookup_options(options: ConnectOptions) -> ConnectOptions:
+    """The options for the lookup: no step may take longer than the lookup's limit."""
+    limit = CONFIG_SERVICE_TIMEOUT
+    timeouts = options.timeouts
+    return dataclasses.replace(
+        options,
+        timeouts=dataclasses.replace(
+            timeouts,
+            tcp_connect=min(timeouts.tcp_connect, limit),
+            tls=min(timeouts.tls, limit),
+            token=min(timeouts.token, limit),
+        ),
+    )
+
+
+def remember_environments(lookup: EnvironmentLookup) -> None:
+    """Keep the config service's answer (empty after any failure) for the process."""
+    global _known_environments
+    if lookup.error is not None:
+        logger.debug("config service unavailable (%s); using the presets", lookup.error)
+    with _environments_lock:
+        if _known_environments is None:
+            _known_environments = dict(lookup.environments)
+
+
+def forget_environments() -> None:
+    """Ask the config service again on the next connect (tests, long-lived processes)."""
+    global _known_environments
+    with _environments_lock:
+        _known_environments = None
+
+
+def with_known_environments(config: SessionConfig) -> SessionConfig:
+    """``config`` with its environment's endpoints from what the process knows."""
+    return config.with_environments(_known_environments or {})
 
 
 def new_token_exchange(config: SessionConfig, options: ConnectOptions) -> TokenExchange:

@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from avatarwire.core.config import SessionConfig
 from avatarwire.core.endpoints import Endpoint
+from avatarwire.core.environments import CONFIG_SERVICE_TIMEOUT
 from avatarwire.core.errors import AvatarError, LocalProtocolError
 from avatarwire.core.events import Event
+from avatarwire.core.http_exchange import HttpExchange
 from avatarwire.core.request_ids import RequestIdFactory
 from avatarwire.core.retry import RetryPolicy
 from avatarwire.core.session import ClientSession, SessionState
@@ -36,15 +38,26 @@ from ._common import (
     FrameCallback,
     RetryCallback,
     delay_before_retry,
+    environment_lookup,
     first_token,
+    lookup_options,
     new_client_session,
     new_token_exchange,
+    remember_environments,
     tls_context_for,
+    with_known_environments,
 )
 from .pacer import stream_paced
 from .session import Session
 
-__all__ = ["AsyncSession", "Timeouts", "connect", "fetch_token", "open_session"]
+__all__ = [
+    "AsyncSession",
+    "Timeouts",
+    "connect",
+    "fetch_token",
+    "open_session",
+    "resolve_environment",
+]
 
 T = TypeVar("T")
 
@@ -148,10 +161,8 @@ async def _open(
     return cast(asyncio.Transport, transport)
 
 
-async def fetch_token(config: SessionConfig, options: ConnectOptions | None = None) -> str:
-    """Trade the API key for a session token at the console."""
-    options = options or ConnectOptions()
-    exchange = new_token_exchange(config, options)
+async def _exchange(endpoint: Endpoint, exchange: HttpExchange, options: ConnectOptions) -> None:
+    """Run one plain HTTP request/response with the endpoint, under the token limit."""
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def on_data(data: bytes) -> None:
@@ -160,14 +171,37 @@ async def fetch_token(config: SessionConfig, options: ConnectOptions | None = No
             done.set_result(None)
 
     wire = _Wire(on_data)
-    endpoint = config.console_endpoint
     transport = await _open(endpoint, wire, options, console=True)
     try:
         transport.write(exchange.data_to_send())
         await _within(Step.TOKEN, options.timeouts.token, endpoint.origin, done, True)
     finally:
         transport.abort()
+
+
+async def fetch_token(config: SessionConfig, options: ConnectOptions | None = None) -> str:
+    """Trade the API key for a session token at the console."""
+    options = options or ConnectOptions()
+    exchange = new_token_exchange(config, options)
+    await _exchange(config.console_endpoint, exchange, options)
     return exchange.token
+
+
+async def resolve_environment(
+    config: SessionConfig, options: ConnectOptions | None = None
+) -> SessionConfig:
+    """``config`` with its environment's endpoints: the config service is asked once per
+    process (within its time limit; the presets on any failure)."""
+    options = options or ConnectOptions()
+    lookup = environment_lookup(config, options)
+    if lookup is not None:
+        try:
+            exchanging = _exchange(lookup.endpoint, lookup, lookup_options(options))
+            await _bounded(exchanging, CONFIG_SERVICE_TIMEOUT)
+        except (AvatarError, asyncio.TimeoutError):
+            pass  # the presets stand in
+        remember_environments(lookup)
+    return with_known_environments(config)
 
 
 class AsyncSession(AsyncSessionBase):
@@ -374,6 +408,8 @@ async def connect(
     on_error: ErrorCallback | None = None,
     on_close: CloseCallback | None = None,
     queue_events: bool = True,
+    environment_lookup: bool = True,
+    config_service_url: str | None = None,
     request_ids: RequestIdFactory | None = None,
     max_message_size: int | None = None,
     max_audio_chunk: int | None = None,
@@ -398,7 +434,10 @@ async def connect(
         max_buffered_audio=max_buffered_audio,
         max_queued_events=max_queued_events,
         queue_events=queue_events,
+        environment_lookup=environment_lookup,
+        config_service_url=config_service_url,
     )
+    config = await resolve_environment(config, options)
     token = first_token(options, retry)
     attempt = 1
     while True:

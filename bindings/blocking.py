@@ -10,6 +10,7 @@ thread, inside whichever call is pumping. A session belongs to one thread.
 
 from __future__ import annotations
 
+import contextlib
 import selectors
 import socket
 import ssl
@@ -23,6 +24,7 @@ from avatarwire.core.config import SessionConfig
 from avatarwire.core.endpoints import Endpoint
 from avatarwire.core.errors import AvatarError, LocalProtocolError
 from avatarwire.core.events import AnimationFrame, Event, SessionClosed
+from avatarwire.core.http_exchange import HttpExchange
 from avatarwire.core.request_ids import RequestIdFactory
 from avatarwire.core.requests import RequestStatus
 from avatarwire.core.retry import RetryPolicy
@@ -41,14 +43,25 @@ from ._common import (
     FrameCallback,
     RetryCallback,
     delay_before_retry,
+    environment_lookup,
     first_token,
+    lookup_options,
     new_client_session,
     new_token_exchange,
+    remember_environments,
     tls_context_for,
+    with_known_environments,
 )
 from .session import SyncSession
 
-__all__ = ["BlockingSession", "Timeouts", "connect", "fetch_token", "open_session"]
+__all__ = [
+    "BlockingSession",
+    "Timeouts",
+    "connect",
+    "fetch_token",
+    "open_session",
+    "resolve_environment",
+]
 
 #: Reads a call makes of what is already waiting, before it goes on without waiting.
 _READS_PER_CALL = 16
@@ -195,11 +208,9 @@ def _open(endpoint: Endpoint, options: ConnectOptions, *, console: bool) -> _Wir
         raise
 
 
-def fetch_token(config: SessionConfig, options: ConnectOptions | None = None) -> str:
-    """Trade the API key for a session token at the console."""
-    options = options or ConnectOptions()
-    exchange = new_token_exchange(config, options)
-    endpoint, seconds = config.console_endpoint, options.timeouts.token
+def _exchange(endpoint: Endpoint, exchange: HttpExchange, options: ConnectOptions) -> None:
+    """Run one plain HTTP request/response with the endpoint, under the token limit."""
+    seconds = options.timeouts.token
     wire = _open(endpoint, options, console=True)
     try:
         wire.outgoing += exchange.data_to_send()
@@ -213,7 +224,28 @@ def fetch_token(config: SessionConfig, options: ConnectOptions | None = None) ->
                 exchange.receive_data(data)
     finally:
         wire.close()
+
+
+def fetch_token(config: SessionConfig, options: ConnectOptions | None = None) -> str:
+    """Trade the API key for a session token at the console."""
+    options = options or ConnectOptions()
+    exchange = new_token_exchange(config, options)
+    _exchange(config.console_endpoint, exchange, options)
     return exchange.token
+
+
+def resolve_environment(
+    config: SessionConfig, options: ConnectOptions | None = None
+) -> SessionConfig:
+    """``config`` with its environment's endpoints: the config service is asked once per
+    process (each step within the lookup's limit; the presets on any failure)."""
+    options = options or ConnectOptions()
+    lookup = environment_lookup(config, options)
+    if lookup is not None:
+        with contextlib.suppress(AvatarError):  # the presets stand in
+            _exchange(lookup.endpoint, lookup, lookup_options(options))
+        remember_environments(lookup)
+    return with_known_environments(config)
 
 
 class BlockingSession(SessionBase):
@@ -448,6 +480,8 @@ def connect(
     on_error: ErrorCallback | None = None,
     on_close: CloseCallback | None = None,
     queue_events: bool = True,
+    environment_lookup: bool = True,
+    config_service_url: str | None = None,
     request_ids: RequestIdFactory | None = None,
     max_message_size: int | None = None,
     max_audio_chunk: int | None = None,
@@ -474,7 +508,10 @@ def connect(
         max_buffered_audio=max_buffered_audio,
         max_queued_events=max_queued_events,
         queue_events=queue_events,
+        environment_lookup=environment_lookup,
+        config_service_url=config_service_url,
     )
+    config = resolve_environment(config, options)
     token = first_token(options, retry)
     attempt = 1
     while True:

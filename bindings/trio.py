@@ -18,6 +18,7 @@ events wait to be consumed.
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -28,8 +29,10 @@ import trio
 
 from avatarwire.core.config import SessionConfig
 from avatarwire.core.endpoints import Endpoint
+from avatarwire.core.environments import CONFIG_SERVICE_TIMEOUT
 from avatarwire.core.errors import AvatarError
 from avatarwire.core.events import Event
+from avatarwire.core.http_exchange import HttpExchange
 from avatarwire.core.request_ids import RequestIdFactory
 from avatarwire.core.retry import RetryPolicy
 from avatarwire.core.session import ClientSession, SessionState
@@ -47,14 +50,25 @@ from ._common import (
     FrameCallback,
     RetryCallback,
     delay_before_retry,
+    environment_lookup,
     first_token,
+    lookup_options,
     new_client_session,
     new_token_exchange,
+    remember_environments,
     tls_context_for,
+    with_known_environments,
 )
 from .session import Session
 
-__all__ = ["Timeouts", "TrioSession", "connect", "fetch_token", "open_session"]
+__all__ = [
+    "Timeouts",
+    "TrioSession",
+    "connect",
+    "fetch_token",
+    "open_session",
+    "resolve_environment",
+]
 
 #: What a stream raises when the connection under it is gone (TLS errors included).
 _STREAM_ERRORS = (OSError, trio.BrokenResourceError, trio.ClosedResourceError)
@@ -93,11 +107,8 @@ async def _open(endpoint: Endpoint, options: ConnectOptions, *, console: bool) -
     return tls
 
 
-async def fetch_token(config: SessionConfig, options: ConnectOptions | None = None) -> str:
-    """Trade the API key for a session token at the console."""
-    options = options or ConnectOptions()
-    exchange = new_token_exchange(config, options)
-    endpoint = config.console_endpoint
+async def _exchange(endpoint: Endpoint, exchange: HttpExchange, options: ConnectOptions) -> None:
+    """Run one plain HTTP request/response with the endpoint, under the token limit."""
     stream = await _open(endpoint, options, console=True)
     try:
         with _within(Step.TOKEN, options.timeouts.token, endpoint.origin, True):
@@ -106,7 +117,29 @@ async def fetch_token(config: SessionConfig, options: ConnectOptions | None = No
                 exchange.receive_data(bytes(await stream.receive_some(READ_SIZE)))
     finally:
         await trio.aclose_forcefully(stream)
+
+
+async def fetch_token(config: SessionConfig, options: ConnectOptions | None = None) -> str:
+    """Trade the API key for a session token at the console."""
+    options = options or ConnectOptions()
+    exchange = new_token_exchange(config, options)
+    await _exchange(config.console_endpoint, exchange, options)
     return exchange.token
+
+
+async def resolve_environment(
+    config: SessionConfig, options: ConnectOptions | None = None
+) -> SessionConfig:
+    """``config`` with its environment's endpoints: the config service is asked once per
+    process (within its time limit; the presets on any failure)."""
+    options = options or ConnectOptions()
+    lookup = environment_lookup(config, options)
+    if lookup is not None:
+        with trio.move_on_after(CONFIG_SERVICE_TIMEOUT):
+            with contextlib.suppress(AvatarError):  # the presets stand in
+                await _exchange(lookup.endpoint, lookup, lookup_options(options))
+        remember_environments(lookup)
+    return with_known_environments(config)
 
 
 class TrioSession(AsyncSessionBase):
@@ -390,6 +423,8 @@ async def connect(
     on_error: ErrorCallback | None = None,
     on_close: CloseCallback | None = None,
     queue_events: bool = True,
+    environment_lookup: bool = True,
+    config_service_url: str | None = None,
     request_ids: RequestIdFactory | None = None,
     max_message_size: int | None = None,
     max_audio_chunk: int | None = None,
@@ -415,7 +450,10 @@ async def connect(
         max_buffered_audio=max_buffered_audio,
         max_queued_events=max_queued_events,
         queue_events=queue_events,
+        environment_lookup=environment_lookup,
+        config_service_url=config_service_url,
     )
+    config = await resolve_environment(config, options)
     token = first_token(options, retry)
 
     def new_callbacks() -> Callbacks:

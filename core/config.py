@@ -12,11 +12,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 
 from .endpoints import Endpoint, parse_endpoint, redact_url
+from .environments import BUILTIN_ENVIRONMENTS, DEFAULT_ENVIRONMENT, resolve_environment
 from .errors import ConfigError
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "OPUS_SAMPLE_RATES",
     "PCM_SAMPLE_RATES",
     "REGIONS",
+    "TOKEN_ROUTE",
     "AgoraEgress",
     "AudioFormat",
     "FrozenStrMapping",
@@ -58,23 +60,22 @@ OPUS_BITRATE_RANGE = (6000, 510000)
 
 @dataclass(frozen=True, slots=True)
 class RegionEndpoints:
-    """The base URLs of one service region."""
+    """The base URLs of one environment (the console URL is the API root)."""
 
     console_url: str
     ingress_url: str
 
 
-def _region(name: str) -> RegionEndpoints:
-    return RegionEndpoints(
-        console_url=f"https://console.{name}.spatialwalk.cloud/v1/console",
-        ingress_url=f"wss://api.{name}.spatialwalk.cloud/v2/driveningress",
-    )
-
-
-#: Known regions; credentials work in any of them.
+#: Known environments by name, from the built-in presets (``region`` is the old
+#: name of ``environment``); the config service may know more at connect time.
 REGIONS: Mapping[str, RegionEndpoints] = {
-    name: _region(name) for name in ("us-west", "ap-northeast")
+    name: RegionEndpoints(console_url=env.api, ingress_url=env.ingress_url)
+    for name, env in BUILTIN_ENVIRONMENTS.items()
 }
+
+#: The token route under the API root, and the suffix an older console URL carries.
+TOKEN_ROUTE = "v1/auth/session-token"
+LEGACY_CONSOLE_SUFFIX = "/v1/console"
 
 #: The longest a session token may live (the service refuses later expiries).
 MAX_TOKEN_LIFETIME = timedelta(hours=24)
@@ -316,16 +317,21 @@ def _check_bitrate(value: object, audio_format: AudioFormat) -> int:
 class SessionConfig:
     """Everything needed to open one session: credentials, endpoints, audio and egress.
 
-    ``console_url`` / ``ingress_url`` default from ``region`` when left ``None``
-    (they stay ``None`` here, so ``dataclasses.replace(config, region=...)`` moves
-    both). At most one of ``agora`` / ``livekit`` may be set. For Ogg Opus a
-    ``bitrate`` of 0 becomes :data:`OPUS_DEFAULT_BITRATE`; PCM requires 0.
+    Endpoints come from ``environment`` (default ``us-west``): its API root (tokens
+    are posted to ``{root}/v1/auth/session-token``) and ingress origin (``/v2/driveningress``
+    appended). ``console_url`` / ``ingress_url``, when given, override it one by one;
+    a console URL ending in ``/v1/console`` is read as the API root. Bindings look
+    environments up at the config service once per process (presets otherwise), so
+    a name only the service knows resolves at connect time. ``region`` is the old
+    name of ``environment`` and is read as it. At most one of ``agora`` / ``livekit``
+    may be set. For Ogg Opus a ``bitrate`` of 0 becomes :data:`OPUS_DEFAULT_BITRATE`;
+    PCM requires 0.
     """
 
     api_key: str
     app_id: str
     avatar_id: str
-    region: str = "us-west"
+    region: str | None = None
     console_url: str | None = None
     ingress_url: str | None = None
     sample_rate: int = 16000
@@ -335,8 +341,9 @@ class SessionConfig:
     livekit: LiveKitEgress | None = None
     use_query_auth: bool = False
     extra_params: Mapping[str, str] = field(default_factory=FrozenStrMapping)
-    _console_endpoint: Endpoint = field(init=False, compare=False)
-    _ingress_endpoint: Endpoint = field(init=False, compare=False)
+    environment: str = DEFAULT_ENVIRONMENT
+    _console_endpoint: Endpoint | None = field(init=False, compare=False)
+    _ingress_endpoint: Endpoint | None = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_identifier(self.api_key, "api_key", secret=True, header=True)
@@ -372,36 +379,76 @@ class SessionConfig:
         object.__setattr__(self, "extra_params", params)
 
     def _resolve_endpoints(self, avatar_id: str) -> None:
-        allowed = "allowed: " + ", ".join(repr(name) for name in REGIONS)
-        if not isinstance(self.region, str):
-            raise ConfigError("region", _shown(self.region), f"expected a str; {allowed}")
-        console_url = self.console_url
-        ingress_url = self.ingress_url
-        if console_url is None or ingress_url is None:
-            known = REGIONS.get(self.region)
-            if known is None:
+        environment = self._environment_name()
+        console_url, ingress_url = self.console_url, self.ingress_url
+        if (console_url is None or ingress_url is None) and environment in BUILTIN_ENVIRONMENTS:
+            preset = resolve_environment(environment)
+            console_url = preset.api if console_url is None else console_url
+            ingress_url = preset.ingress_url if ingress_url is None else ingress_url
+        # A name the presets lack waits for the binding's lookup (see with_environments).
+        console = ingress = None
+        if console_url is not None:
+            parsed = parse_endpoint(console_url, field="console_url", websocket=False)
+            console = _api_root(parsed).with_path(TOKEN_ROUTE)
+        if ingress_url is not None:
+            parsed = parse_endpoint(ingress_url, field="ingress_url", websocket=True)
+            ingress = parsed.with_path("websocket").with_query([("id", avatar_id)])
+        object.__setattr__(self, "_console_endpoint", console)
+        object.__setattr__(self, "_ingress_endpoint", ingress)
+
+    def _environment_name(self) -> str:
+        """The environment, with ``region`` (its old name) read as it."""
+        environment, region = self.environment, self.region
+        for name, value in (("environment", environment), ("region", region)):
+            if value is not None and (not isinstance(value, str) or not value):
+                known = ", ".join(repr(n) for n in BUILTIN_ENVIRONMENTS)
                 raise ConfigError(
-                    "region", _shown(self.region), f"{allowed} (or give both endpoint URLs)"
+                    name, _shown(value), f"expected an environment name such as {known}"
                 )
-            console_url = known.console_url if console_url is None else console_url
-            ingress_url = known.ingress_url if ingress_url is None else ingress_url
-        console = parse_endpoint(console_url, field="console_url", websocket=False)
-        ingress = parse_endpoint(ingress_url, field="ingress_url", websocket=True)
-        object.__setattr__(self, "_console_endpoint", console.with_path("session-tokens"))
-        object.__setattr__(
+        if region is None or region == environment:
+            return environment
+        if environment != DEFAULT_ENVIRONMENT:
+            raise ConfigError(
+                "region",
+                _shown(region),
+                f"region is the old name of environment ({environment!r}); give only one",
+            )
+        object.__setattr__(self, "environment", region)
+        return region
+
+    @property
+    def needs_environment(self) -> bool:
+        """Whether an endpoint comes from the environment (not both URLs given)."""
+        return self.console_url is None or self.ingress_url is None
+
+    def with_environments(self, fetched: Mapping[str, Mapping[str, str]]) -> SessionConfig:
+        """This config with the endpoints it takes from its environment resolved against
+        the config service's answer (``{name: {"api": .., "driveningress": ..}}``), the
+        presets filling what it lacks; an unknown name is a :class:`ConfigError`."""
+        if not self.needs_environment:
+            return self
+        found = resolve_environment(self.environment, fetched)
+        return replace(
             self,
-            "_ingress_endpoint",
-            ingress.with_path("websocket").with_query([("id", avatar_id)]),
+            region=None,
+            console_url=found.api if self.console_url is None else self.console_url,
+            ingress_url=found.ingress_url if self.ingress_url is None else self.ingress_url,
         )
 
     @property
     def console_endpoint(self) -> Endpoint:
-        """Where to POST for a session token (``.../session-tokens``)."""
+        """Where to POST for a session token (``{api root}/v1/auth/session-token``)."""
+        if self._console_endpoint is None:
+            resolve_environment(self.environment)  # raises: the name is unknown so far
+        assert self._console_endpoint is not None
         return self._console_endpoint
 
     @property
     def ingress_endpoint(self) -> Endpoint:
         """The WebSocket to open (``.../websocket?...&id=<avatar_id>``), without auth yet."""
+        if self._ingress_endpoint is None:
+            resolve_environment(self.environment)  # raises: the name is unknown so far
+        assert self._ingress_endpoint is not None
         return self._ingress_endpoint
 
     @property
@@ -412,13 +459,27 @@ class SessionConfig:
     def __repr__(self) -> str:
         return (
             f"SessionConfig(app_id={self.app_id!r}, avatar_id={self.avatar_id!r}, "
-            f"region={self.region!r}, console={self.console_endpoint.redacted_url!r}, "
-            f"ingress={self.ingress_endpoint.redacted_url!r}, "
+            f"environment={self.environment!r}, console={_shown_endpoint(self._console_endpoint)}, "
+            f"ingress={_shown_endpoint(self._ingress_endpoint)}, "
             f"audio_format={self.audio_format.value!r}, sample_rate={self.sample_rate}, "
             f"bitrate={self.bitrate}, egress={self.egress!r}, "
             f"use_query_auth={self.use_query_auth}, "
             f"extra_params={sorted(self.extra_params)!r}, api_key={_masked(self.api_key)})"
         )
+
+
+def _api_root(console: Endpoint) -> Endpoint:
+    """The API root of a console URL: an older URL's ``/v1/console`` suffix stripped."""
+    path = console.path.rstrip("/")
+    if path.endswith(LEGACY_CONSOLE_SUFFIX):
+        path = path[: -len(LEGACY_CONSOLE_SUFFIX)]
+    query = console.query
+    target = (path or "/") + (f"?{query}" if query else "")
+    return Endpoint(console.secure, console.host, console.port, target, console.websocket)
+
+
+def _shown_endpoint(endpoint: Endpoint | None) -> str:
+    return repr(endpoint.redacted_url) if endpoint is not None else "'(from the environment)'"
 
 
 # --- token expiry ---------------------------------------------------------------------

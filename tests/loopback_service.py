@@ -46,6 +46,8 @@ class Behaviour:
     #: Frames sent for each audio message (the last one of a request ends it).
     frames_per_audio: int = 1
     frame_animation: bytes = b""
+    #: Environment names ``GET /sdk`` (the config service) points at this service.
+    environments: tuple[str, ...] = ("loopback",)
 
 
 @dataclass
@@ -58,6 +60,9 @@ class Record:
     client_closes: list[int | None] = field(default_factory=list)
     connections_opened: int = 0
     connections_open: int = 0
+    #: ``GET /sdk`` requests (environment lookups) and token requests answered.
+    lookups: int = 0
+    token_requests: int = 0
     frames_written: int = 0
 
 
@@ -177,7 +182,13 @@ class LoopbackService:
         self, conn: ServerConnection, event: ServerEvent, writer: asyncio.StreamWriter
     ) -> None:
         behaviour = self.behaviour
-        if isinstance(event, HttpRequestReceived) and behaviour.answer_token:
+        if isinstance(event, HttpRequestReceived) and event.path == "/sdk":
+            self._update(lambda r: setattr(r, "lookups", r.lookups + 1))
+            origin = f"http://127.0.0.1:{self.port}"
+            urls = {"api": origin, "driveningress": origin}
+            conn.respond(200, {"environments": {name: urls for name in behaviour.environments}})
+        elif isinstance(event, HttpRequestReceived) and behaviour.answer_token:
+            self._update(lambda r: setattr(r, "token_requests", r.token_requests + 1))
             conn.respond(200, {"sessionToken": TOKEN})
         elif isinstance(event, UpgradeRequested) and behaviour.accept_upgrade:
             conn.accept_upgrade()

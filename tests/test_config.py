@@ -54,44 +54,59 @@ def refused(field: str, build: Any) -> ConfigError:
 
 def test_minimal_config_defaults_to_us_west_pcm_16k_without_egress() -> None:
     config = make()
-    assert config.region == "us-west"
+    assert (config.environment, config.region) == ("us-west", None)
     assert config.audio_format is AudioFormat.PCM_S16LE
     assert config.sample_rate == 16000
     assert config.bitrate == 0
     assert config.egress is None
     assert config.use_query_auth is False
     assert dict(config.extra_params) == {}
-    assert config.console_endpoint.url == (
-        "https://console.us-west.spatialwalk.cloud/v1/console/session-tokens"
-    )
+    assert config.console_endpoint.url == "https://api.spatialreal.cloud/v1/auth/session-token"
     assert config.ingress_endpoint.url == (
-        "wss://api.us-west.spatialwalk.cloud/v2/driveningress/websocket?id=avatar-1"
+        "wss://driven.us-west.spatialreal.cloud/v2/driveningress/websocket?id=avatar-1"
+    )
+    assert config.needs_environment
+
+
+def test_the_presets_are_todays_hosts() -> None:
+    assert set(REGIONS) == {"us-west"}
+    assert REGIONS["us-west"].console_url == "https://api.spatialreal.cloud"
+    assert REGIONS["us-west"].ingress_url == (
+        "https://driven.us-west.spatialreal.cloud/v2/driveningress"
     )
 
 
-@pytest.mark.parametrize("region", ["us-west", "ap-northeast"])
-def test_each_known_region_resolves_both_endpoints(region: str) -> None:
-    config = make(region=region)
-    assert config.console_endpoint.host == f"console.{region}.spatialwalk.cloud"
-    assert config.console_endpoint.secure
-    assert config.console_endpoint.target == "/v1/console/session-tokens"
-    assert config.ingress_endpoint.host == f"api.{region}.spatialwalk.cloud"
-    assert config.ingress_endpoint.scheme == "wss"
-    assert config.ingress_endpoint.target == "/v2/driveningress/websocket?id=avatar-1"
-    assert set(REGIONS) == {"us-west", "ap-northeast"}
+@pytest.mark.parametrize(
+    ("console_url", "token_url"),
+    [
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080/v1/auth/session-token"),
+        ("http://127.0.0.1:8080/", "http://127.0.0.1:8080/v1/auth/session-token"),
+        ("http://127.0.0.1:8080/v1/console", "http://127.0.0.1:8080/v1/auth/session-token"),
+        ("http://127.0.0.1:8080/v1/console/", "http://127.0.0.1:8080/v1/auth/session-token"),
+        ("https://gw.example/api/v1/console", "https://gw.example/api/v1/auth/session-token"),
+        ("https://gw.example/api?x=1", "https://gw.example/api/v1/auth/session-token?x=1"),
+    ],
+)
+def test_the_console_url_is_the_api_root_with_an_old_suffix_stripped(
+    console_url: str, token_url: str
+) -> None:
+    assert make(console_url=console_url).console_endpoint.url == token_url
 
 
-def test_given_urls_override_the_region_and_keep_their_query() -> None:
+def test_given_urls_override_the_environment_and_keep_their_query() -> None:
     config = make(
         console_url="http://127.0.0.1:8080/v1/console/",
         ingress_url="http://127.0.0.1:8080/v2/driveningress?tenant=t1",
         avatar_id="av/1 é",
+        environment="nowhere",
     )
-    assert config.console_endpoint.url == "http://127.0.0.1:8080/v1/console/session-tokens"
+    assert config.console_endpoint.url == "http://127.0.0.1:8080/v1/auth/session-token"
     assert config.ingress_endpoint.scheme == "ws"
     assert config.ingress_endpoint.target == (
         "/v2/driveningress/websocket?tenant=t1&id=av%2F1%20%C3%A9"
     )
+    assert not config.needs_environment
+    assert config.with_environments({}) is config
 
 
 def test_https_ingress_url_maps_to_wss() -> None:
@@ -101,20 +116,48 @@ def test_https_ingress_url_maps_to_wss() -> None:
     )
 
 
-def test_unknown_region_is_accepted_when_both_urls_are_given() -> None:
-    config = make(region="local", console_url="http://h/c", ingress_url="ws://h/i")
-    assert config.region == "local"
-
-
-def test_one_given_url_takes_the_other_from_the_region() -> None:
-    config = make(region="ap-northeast", ingress_url="ws://localhost:9000/i")
-    assert config.console_endpoint.host == "console.ap-northeast.spatialwalk.cloud"
+def test_one_given_url_takes_the_other_from_the_environment() -> None:
+    config = make(ingress_url="ws://localhost:9000/i")
+    assert config.console_endpoint.host == "api.spatialreal.cloud"
     assert config.ingress_endpoint.host == "localhost"
 
 
-def test_replacing_region_moves_the_default_endpoints() -> None:
-    config = dataclasses.replace(make(), region="ap-northeast")
-    assert config.ingress_endpoint.host == "api.ap-northeast.spatialwalk.cloud"
+def test_region_is_the_old_name_of_environment() -> None:
+    config = make(region="us-west")
+    assert config.environment == "us-west"
+    assert config.console_endpoint.host == "api.spatialreal.cloud"
+    moved = dataclasses.replace(make(), environment="eu-test")
+    assert moved.with_environments(
+        {"eu-test": {"api": "https://api.eu", "driveningress": "https://driven.eu"}}
+    ).ingress_endpoint.url == ("wss://driven.eu/v2/driveningress/websocket?id=avatar-1")
+    error = refused("region", lambda: make(region="us-west", environment="eu-test"))
+    assert "old name of environment" in str(error)
+
+
+def test_the_config_service_answer_wins_field_by_field_over_the_preset() -> None:
+    fetched = {"us-west": {"api": "http://127.0.0.1:9/"}}
+    config = make().with_environments(fetched)
+    assert config.console_endpoint.url == "http://127.0.0.1:9/v1/auth/session-token"
+    assert config.ingress_endpoint.host == "driven.us-west.spatialreal.cloud"
+    assert config.environment == "us-west"
+    given = make(console_url="http://own:1").with_environments(fetched)
+    assert given.console_endpoint.host == "own"
+
+
+def test_an_environment_only_the_config_service_knows_resolves_at_connect_time() -> None:
+    config = make(environment="staging")
+    with pytest.raises(ConfigError, match="known environments: 'us-west'"):
+        _ = config.console_endpoint
+    with pytest.raises(ConfigError, match="'staging'"):
+        _ = config.ingress_endpoint
+    assert "from the environment" in repr(config)
+    fetched = {"staging": {"api": "http://s:1", "driveningress": "http://s:2"}}
+    resolved = config.with_environments(fetched)
+    assert resolved.console_endpoint.url == "http://s:1/v1/auth/session-token"
+    assert resolved.ingress_endpoint.url == "ws://s:2/v2/driveningress/websocket?id=avatar-1"
+    with pytest.raises(ConfigError, match="'staging', 'us-west'") as caught:
+        make(environment="nope").with_environments(fetched)
+    assert caught.value.field == "environment"
 
 
 @pytest.mark.parametrize("rate", PCM_SAMPLE_RATES)
@@ -223,10 +266,11 @@ def test_api_key_error_never_shows_the_key() -> None:
     assert f"({len(API_KEY) + 1} chars)" in str(error)
 
 
-@pytest.mark.parametrize("region", ["eu-central", "US-WEST", "", 5, None])
-def test_unknown_region_is_refused_listing_the_known_ones(region: object) -> None:
-    error = refused("region", lambda: make(region=region))
-    assert "us-west" in str(error) and "ap-northeast" in str(error)
+@pytest.mark.parametrize("name", ["", 5, b"us-west"])
+@pytest.mark.parametrize("field", ["environment", "region"])
+def test_a_bad_environment_name_is_refused_naming_a_known_one(field: str, name: object) -> None:
+    error = refused(field, lambda: make(**{field: name}))
+    assert "us-west" in str(error)
 
 
 @pytest.mark.parametrize(
@@ -382,7 +426,7 @@ def test_reprs_show_what_helps_and_mask_every_secret() -> None:
     shown = repr(make(agora=agora, use_query_auth=True))
     for visible in ("app-1", "avatar-1", "us-west", "pcm_s16le", "16000", "chan", "uid=7"):
         assert visible in shown
-    assert "session-tokens" in shown and "driveningress/websocket" in shown
+    assert "session-token" in shown and "driveningress/websocket" in shown
     assert "room" in repr(lk) and "role" in repr(lk)
 
 
