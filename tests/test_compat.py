@@ -382,7 +382,7 @@ def test_official_names_map_onto_the_config() -> None:
     assert config.audio_format is AudioFormat.OGG_OPUS
     assert (config.sample_rate, config.bitrate, config.use_query_auth) == (24000, 24000, True)
     assert config.ingress_endpoint.url.startswith("wss://ingress.example/")
-    assert config.console_endpoint.url.startswith("https://console.us-west.")
+    assert config.console_endpoint.url.startswith("https://api.spatialreal.cloud/")
     assert config.agora is not None and config.agora.uid == 7
 
 
