@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from avatarwire.bindings._common import connect_options
+from avatarwire.bindings._common import ConnectOptions
 from avatarwire.bindings.asyncio import AsyncSession, fetch_token, open_session
 from avatarwire.core.config import SessionConfig
 from avatarwire.core.conversation import (
@@ -82,7 +82,7 @@ class ConversationRunner:
             silence_timeout=silence_timeout,
             jitter=random.random,
         )
-        self._options = connect_options(request_ids=self._take_id, **connect)
+        self._options = ConnectOptions(request_ids=self._take_id, **connect)
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._session: AsyncSession | None = None
