@@ -146,7 +146,7 @@ def test_three_utterances_with_a_barge_in_reach_the_channel_whole() -> None:
     ttfb = [d for f in down if isinstance(f, MetricsFrame) for d in f.data]
     assert any(type(d).__name__ == "TTFBMetricsData" and d.value > 0 for d in ttfb)
     assert [f.reason for f in avatar.finished] == ["completed", "interrupted", "completed"]
-    assert 0 < avatar.finished[1].played_seconds < 1.5
+    assert 0 <= avatar.finished[1].played_seconds < 1.5  # the service's own position
 
 
 def test_without_egress_animation_frames_flow_and_tts_audio_passes_on() -> None:
