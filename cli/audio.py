@@ -1,19 +1,32 @@
-"""Reading the audio to speak: a 16-bit WAV (stereo mixed down) or raw PCM, checked
-against what the service accepts, as mono signed 16-bit little-endian samples."""
+"""Reading the audio to speak: any WAV, raw PCM, or an Ogg Opus file passed through.
+
+WAV (integer 8/16/24/32-bit or float, plain or extensible, any channels) and raw
+signed 16-bit PCM become mono 16-bit PCM at the session's rate, resampled with soxr
+when the file's rate is not it. Ogg Opus goes to the service as it is, in an
+``ogg_opus`` session. Any other container (MP3, FLAC, MP4...) is refused by name.
+"""
 
 from __future__ import annotations
 
-import io
 import sys
-import wave
-from array import array
 from dataclasses import dataclass, field
 from importlib import resources
 
-from avatarwire.core.config import PCM_SAMPLE_RATES
+from avatarwire.core.config import (
+    OPUS_DEFAULT_BITRATE,
+    OPUS_SAMPLE_RATES,
+    PCM_SAMPLE_RATES,
+    AudioFormat,
+)
+
+from .containers import OGG_OPUS, WAV, sniff
+from .ogg_opus import OggOpusError, read_ogg_opus
+from .resample import ResampleUnavailable, resample_s16
+from .wav import WavError, mix_down, read_wav_file, to_mono_s16
 
 __all__ = [
     "ACCEPTED",
+    "DEFAULT_SESSION_RATE",
     "AudioFileError",
     "SpeechAudio",
     "load_audio",
@@ -24,12 +37,14 @@ __all__ = [
 ]
 
 SAMPLE_WIDTH = 2
-_RATES = ", ".join(map(str, PCM_SAMPLE_RATES))
+#: The session's rate when the audio's own rate is not one the service takes.
+DEFAULT_SESSION_RATE = 16000
 
 #: What the command accepts, said in every refusal.
 ACCEPTED = (
-    f"accepted: a 16-bit PCM WAV (mono, or stereo which is mixed down) at {_RATES} Hz, "
-    "or raw signed 16-bit little-endian mono PCM with --sample-rate"
+    "accepted: a WAV file (8/16/24/32-bit integer or 32/64-bit float PCM, any channels, "
+    "any rate), an Ogg Opus file (mono), or raw signed 16-bit little-endian mono PCM "
+    "with --sample-rate"
 )
 
 
@@ -39,82 +54,100 @@ class AudioFileError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class SpeechAudio:
-    """Mono signed 16-bit little-endian PCM, its rate, and where it came from."""
+    """The audio as the session will carry it, and where it came from.
 
-    pcm: bytes = field(repr=False)
+    ``data`` is mono signed 16-bit little-endian PCM at ``sample_rate`` or, for
+    ``ogg_opus``, the Ogg Opus stream itself, cut at ``pages`` (byte offset, start
+    second) when paced.
+    """
+
+    data: bytes = field(repr=False)
     sample_rate: int
     source: str
-    channels: int = 1  # channels before mixing down
+    seconds: float
+    audio_format: AudioFormat = AudioFormat.PCM_S16LE
+    described: str = "16-bit PCM, mono"  # the file's own format, before any conversion
+    source_rate: int | None = None  # the file's rate, when it differs from sample_rate
+    bitrate: int = 0
+    pages: tuple[tuple[int, float], ...] = ()
 
     @property
-    def samples(self) -> int:
-        """How many samples the audio holds."""
-        return len(self.pcm) // SAMPLE_WIDTH
+    def pcm(self) -> bytes:
+        """The PCM to stream (``data``, for PCM sessions)."""
+        return self.data
 
     @property
-    def seconds(self) -> float:
-        """The audio's duration."""
-        return self.samples / self.sample_rate
+    def bytes_per_second(self) -> float:
+        """How many bytes carry one second of this audio (on average, for Opus)."""
+        if self.audio_format is AudioFormat.PCM_S16LE:
+            return float(SAMPLE_WIDTH * self.sample_rate)
+        return len(self.data) / self.seconds if self.seconds else float(self.bitrate // 8 or 1)
 
 
-def _check_rate(rate: int, source: str) -> int:
-    if rate not in PCM_SAMPLE_RATES:
-        raise AudioFileError(f"{source}: unsupported sample rate {rate} Hz; {ACCEPTED}")
-    return rate
+def _session_rate(file_rate: int, wanted: int | None) -> int:
+    if wanted is not None:
+        return wanted
+    return file_rate if file_rate in PCM_SAMPLE_RATES else DEFAULT_SESSION_RATE
 
 
-def _check_not_empty(audio: SpeechAudio) -> SpeechAudio:
-    if not audio.pcm:
-        raise AudioFileError(f"{audio.source}: holds no audio samples; {ACCEPTED}")
-    return audio
-
-
-def mix_down(pcm: bytes, channels: int) -> bytes:
-    """Average interleaved 16-bit little-endian channels into one (rounding down)."""
-    if channels == 1:
-        return pcm
-    samples = array("h")
-    samples.frombytes(pcm[: len(pcm) - len(pcm) % (SAMPLE_WIDTH * channels)])
-    if sys.byteorder == "big":
-        samples.byteswap()
-    lanes = [samples[lane::channels] for lane in range(channels)]
-    mixed = array("h", (sum(frame) // channels for frame in zip(*lanes, strict=True)))
-    if sys.byteorder == "big":
-        mixed.byteswap()
-    return mixed.tobytes()
-
-
-def read_wav(data: bytes, source: str) -> SpeechAudio:
-    """Read a WAV file's bytes: 16-bit PCM at an accepted rate, any channel count."""
+def _pcm_audio(
+    pcm: bytes, file_rate: int, source: str, described: str, session_rate: int | None
+) -> SpeechAudio:
+    if not pcm:
+        raise AudioFileError(f"{source}: holds no audio samples; {ACCEPTED}")
+    rate = _session_rate(file_rate, session_rate)
     try:
-        with wave.open(io.BytesIO(data), "rb") as reader:
-            width, channels = reader.getsampwidth(), reader.getnchannels()
-            rate = reader.getframerate()
-            frames = reader.readframes(reader.getnframes())
-    except (wave.Error, EOFError) as exc:
-        raise AudioFileError(
-            f"{source}: not a PCM WAV file we can read ({exc}); {ACCEPTED}"
-        ) from None
-    if width != SAMPLE_WIDTH:
-        raise AudioFileError(f"{source}: {8 * width}-bit samples; {ACCEPTED}")
-    _check_rate(rate, source)
-    audio = SpeechAudio(mix_down(frames, channels), rate, source, channels)
-    return _check_not_empty(audio)
+        data = resample_s16(pcm, file_rate, rate)
+    except ResampleUnavailable as exc:
+        raise AudioFileError(f"{source}: {exc}") from None
+    seconds = len(pcm) / (SAMPLE_WIDTH * file_rate)
+    source_rate = file_rate if file_rate != rate else None
+    return SpeechAudio(data, rate, source, seconds, described=described, source_rate=source_rate)
 
 
-def read_raw_pcm(data: bytes, sample_rate: int, source: str) -> SpeechAudio:
-    """Take raw signed 16-bit little-endian mono PCM at ``sample_rate``."""
-    _check_rate(sample_rate, source)
+def read_wav(data: bytes, source: str, session_rate: int | None = None) -> SpeechAudio:
+    """A WAV file's audio as mono 16-bit PCM at the session's rate."""
+    try:
+        wav = read_wav_file(data)
+    except WavError as exc:
+        raise AudioFileError(f"{source}: {exc}; {ACCEPTED}") from None
+    return _pcm_audio(to_mono_s16(wav), wav.sample_rate, source, wav.description, session_rate)
+
+
+def read_raw_pcm(
+    data: bytes, sample_rate: int, source: str, session_rate: int | None = None
+) -> SpeechAudio:
+    """Raw signed 16-bit little-endian mono PCM at ``sample_rate``."""
     if len(data) % SAMPLE_WIDTH:
         raise AudioFileError(
             f"{source}: {len(data)} bytes is not a whole number of 16-bit samples; {ACCEPTED}"
         )
-    return _check_not_empty(SpeechAudio(data, sample_rate, source))
+    described = f"raw 16-bit PCM, mono, {sample_rate} Hz"
+    return _pcm_audio(data, sample_rate, source, described, session_rate)
 
 
-def is_wav(data: bytes) -> bool:
-    """Whether the bytes start like a RIFF/WAVE file."""
-    return data[:4] == b"RIFF" and data[8:12] == b"WAVE"
+def read_opus(data: bytes, source: str, bitrate: int | None) -> SpeechAudio:
+    """An Ogg Opus file, passed through: its session rate from the header."""
+    try:
+        opus = read_ogg_opus(data)
+    except OggOpusError as exc:
+        raise AudioFileError(f"{source}: {exc}; {ACCEPTED}") from None
+    if opus.channels != 1:
+        raise AudioFileError(
+            f"{source}: Ogg Opus with {opus.channels} channels; the service takes mono Opus "
+            "(convert it, or give a WAV, which is mixed down)"
+        )
+    rate = opus.input_rate if opus.input_rate in OPUS_SAMPLE_RATES else 48000
+    return SpeechAudio(
+        data,
+        rate,
+        source,
+        opus.seconds,
+        audio_format=AudioFormat.OGG_OPUS,
+        described=f"Ogg Opus, mono, encoded from {opus.input_rate} Hz",
+        bitrate=bitrate or OPUS_DEFAULT_BITRATE,
+        pages=opus.pages,
+    )
 
 
 def sample_audio() -> SpeechAudio:
@@ -123,33 +156,51 @@ def sample_audio() -> SpeechAudio:
     return read_wav(data, "built-in sample hello.wav")
 
 
-def load_audio(path: str | None, sample_rate: int | None) -> SpeechAudio:
-    """The audio to speak: the sample (no path), stdin (``-``), a WAV or a raw PCM file.
+def _read(path: str) -> bytes:
+    source = "stdin" if path == "-" else path
+    try:
+        if path == "-":
+            return sys.stdin.buffer.read()
+        with open(path, "rb") as file:
+            return file.read()
+    except OSError as exc:
+        raise AudioFileError(f"cannot read {source}: {exc.strerror or exc}") from None
 
-    A WAV file carries its own rate: ``sample_rate``, when given, must match it.
-    Anything that is not a WAV is read as raw PCM and needs ``sample_rate``.
+
+def load_audio(
+    path: str | None,
+    sample_rate: int | None,
+    *,
+    session_rate: int | None = None,
+    bitrate: int | None = None,
+) -> SpeechAudio:
+    """The audio to speak: the sample (no path), stdin (``-``), or a file.
+
+    The format is told by the file's first bytes: WAV and Ogg Opus carry their own
+    rate (``sample_rate`` is for raw PCM only), other containers are refused by name,
+    and anything else is raw PCM, which needs ``sample_rate``.
     """
     if path is None:
         return sample_audio()
     source = "stdin" if path == "-" else path
-    try:
-        if path == "-":
-            data = sys.stdin.buffer.read()
-        else:
-            with open(path, "rb") as file:
-                data = file.read()
-    except OSError as exc:
-        raise AudioFileError(f"cannot read {source}: {exc.strerror or exc}") from None
-    if is_wav(data):
-        audio = read_wav(data, source)
-        if sample_rate is not None and sample_rate != audio.sample_rate:
-            raise AudioFileError(
-                f"{source}: --sample-rate {sample_rate} does not match the WAV file's "
-                f"{audio.sample_rate} Hz; leave --sample-rate out for WAV files"
-            )
-        return audio
+    data = _read(path)
+    kind = sniff(data)
+    if kind is not None and sample_rate is not None:
+        raise AudioFileError(
+            f"{source}: {kind} audio; --sample-rate is for raw PCM only "
+            "(files with a header carry their own rate)"
+        )
+    if kind == WAV:
+        return read_wav(data, source, session_rate)
+    if kind == OGG_OPUS:
+        return read_opus(data, source, bitrate)
+    if kind is not None:
+        raise AudioFileError(
+            f"{source}: {kind} audio, which speak does not decode; convert it to WAV "
+            f"(e.g. ffmpeg -i {path} speech.wav); {ACCEPTED}"
+        )
     if sample_rate is None:
         raise AudioFileError(
-            f"{source}: not a WAV file; for raw PCM give --sample-rate; {ACCEPTED}"
+            f"{source}: no WAV or Ogg Opus header; for raw PCM give --sample-rate; {ACCEPTED}"
         )
-    return read_raw_pcm(data, sample_rate, source)
+    return read_raw_pcm(data, sample_rate, source, session_rate)

@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from avatarwire.core.config import SessionConfig
+from avatarwire.core.config import AudioFormat, SessionConfig
 from avatarwire.core.errors import AvatarError, ConfigError
 
-from .audio import AudioFileError, load_audio
+from .audio import AudioFileError, SpeechAudio, load_audio
 from .credentials import CREDENTIAL_FIELDS, MissingCredentials, resolve_credentials
 from .egress import EgressFlagError, EgressFlags, build_egress
 from .parser import build_parser
-from .plan import plan_stream
+from .plan import StreamPlan, plan_passthrough, plan_stream
 
 if TYPE_CHECKING:
     from .speak import SpeakSettings
@@ -38,6 +38,9 @@ EXIT_OK = 0
 EXIT_SERVICE_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+
+#: Output that goes to a file or a pipe is not cut to a terminal's 80 columns.
+PIPED_WIDTH = 160
 
 
 class UsageError(Exception):
@@ -82,28 +85,51 @@ def speak_settings(args: argparse.Namespace) -> SpeakSettings:
             None if args.emulator else resolve_credentials(_credential_flags(args), os.environ)
         )
         egress = build_egress(_egress_flags(args))
-        audio = load_audio(args.audio, args.sample_rate)
+        audio = load_audio(
+            args.audio, args.sample_rate, session_rate=args.session_rate, bitrate=args.bitrate
+        )
     except ConfigError as exc:
         raise UsageError(exc.message) from None
     except (AudioFileError, EgressFlagError, MissingCredentials) as exc:
         raise UsageError(str(exc)) from None
-    plan = plan_stream(
-        audio.pcm,
-        audio.sample_rate,
-        chunk_ms=args.chunk_ms,
-        split_every=args.split_every,
-        interrupt_after=args.interrupt_after,
-        realtime=not args.fast,
-    )
     return SpeakSettings(
         audio=audio,
-        plan=plan,
+        plan=_plan(audio, args),
         binding=args.binding,
         credentials=credentials,
         egress=egress,
         realtime=not args.fast,
         drain_timeout=args.timeout,
         emulator_forced=args.emulator,
+        query_auth=args.query_auth,
+        save_frames=args.save_frames,
+    )
+
+
+def _plan(audio: SpeechAudio, args: argparse.Namespace) -> StreamPlan:
+    """PCM is cut into chunks and requests; an Ogg Opus stream is one request, cut at pages."""
+    if audio.audio_format is AudioFormat.OGG_OPUS:
+        if args.split_every is not None:
+            raise UsageError(
+                "--split-every is for PCM: an Ogg Opus file is one stream, so one request"
+            )
+        return plan_passthrough(
+            audio.data,
+            audio.pages,
+            audio.sample_rate,
+            audio.bytes_per_second,
+            interrupt_after=args.interrupt_after,
+            realtime=not args.fast,
+        )
+    if args.bitrate is not None:
+        raise UsageError("--bitrate is for Ogg Opus input; PCM has none")
+    return plan_stream(
+        audio.pcm,
+        audio.sample_rate,
+        chunk_ms=args.chunk_ms,
+        split_every=args.split_every,
+        interrupt_after=args.interrupt_after,
+        realtime=not args.fast,
     )
 
 
@@ -209,7 +235,8 @@ def _run(arguments: list[str]) -> int:
         return EXIT_USAGE
     command = run_speak if args.command == "speak" else run_token
     try:
-        return command(args, Console(), Console(stderr=True))
+        out = Console() if sys.stdout.isatty() else Console(width=PIPED_WIDTH)
+        return command(args, out, Console(stderr=True))
     except UsageError as exc:
         print(f"avatarwire {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

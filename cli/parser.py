@@ -6,6 +6,7 @@ import argparse
 import math
 from collections.abc import Callable
 
+from avatarwire import __version__
 from avatarwire.core.config import PCM_SAMPLE_RATES
 
 from .credentials import CREDENTIAL_FIELDS, env_names
@@ -51,7 +52,23 @@ def uint(text: str) -> int:
     return int(_number(int, "a whole number >= 0", allow_zero=True)(text))
 
 
+#: Raw PCM rates ``--sample-rate`` takes (resampled to the session's rate as needed).
+RAW_RATE_RANGE = (1000, 768000)
+
+
 def sample_rate(text: str) -> int:
+    """The rate of raw PCM input, in Hz."""
+    low, high = RAW_RATE_RANGE
+    try:
+        rate = int(text)
+    except ValueError:
+        rate = -1
+    if not low <= rate <= high:
+        raise argparse.ArgumentTypeError(f"expected a rate from {low} to {high} Hz, got {text!r}")
+    return rate
+
+
+def session_rate(text: str) -> int:
     """One of the PCM rates the service accepts."""
     try:
         rate = int(text)
@@ -125,8 +142,9 @@ def add_speak(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "speak",
         help="stream speech to an avatar and report what came back",
         description=(
-            "Stream a WAV file (16-bit, mono or stereo) or raw PCM to the avatar service as "
-            "one or more requests, and report the animation frames that come back. "
+            "Stream a WAV file (any bit depth, integer or float, any rate and channels), an "
+            "Ogg Opus file or raw PCM to the avatar service as one or more requests, and "
+            "report the animation frames that come back. "
             "Without credentials the built-in emulator serves the run."
         ),
         epilog=EPILOG_EXIT_CODES,
@@ -135,11 +153,27 @@ def add_speak(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "audio",
         nargs="?",
         metavar="AUDIO",
-        help="WAV or raw PCM file, '-' for stdin (default: the built-in speech sample)",
+        help="WAV, Ogg Opus or raw PCM file, '-' for stdin (default: the built-in speech sample)",
     )
     sound = speak.add_argument_group("audio and pacing")
     sound.add_argument(
-        "--sample-rate", type=sample_rate, metavar="HZ", help="rate of raw PCM input (WAV: its own)"
+        "--sample-rate",
+        type=sample_rate,
+        metavar="HZ",
+        help="rate of raw PCM input, for raw PCM only (WAV and Ogg Opus carry their own)",
+    )
+    sound.add_argument(
+        "--session-rate",
+        type=session_rate,
+        metavar="HZ",
+        help="the session's PCM rate; the audio is resampled to it (default: the audio's own "
+        "rate if the service takes it, else 16000)",
+    )
+    sound.add_argument(
+        "--bitrate",
+        type=positive_int,
+        metavar="BPS",
+        help="the session's bitrate for Ogg Opus input (default 32000)",
     )
     sound.add_argument(
         "--chunk-ms", type=positive_int, default=20, metavar="MS", help="audio per message (20)"
@@ -173,7 +207,19 @@ def add_speak(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
         action="store_true",
         help="use the built-in emulator even if credentials are set",
     )
+    session.add_argument(
+        "--query-auth",
+        action="store_true",
+        help="send the app id and session token as URL query parameters (browser-style; "
+        "servers may log URLs) instead of headers",
+    )
     session.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
+    session.add_argument(
+        "--save-frames",
+        metavar="FILE",
+        help="write every animation frame to FILE: 'AWFRAME1', then per frame a 4-byte "
+        "little-endian length and the raw message (see README)",
+    )
     add_credential_flags(speak)
     add_egress_flags(speak)
 
@@ -204,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Talk to the AvatarKit real-time avatar service, or serve a local emulator.",
         epilog="quick start: avatarwire speak",
     )
+    parser.add_argument("--version", action="version", version=f"avatarwire {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_speak(subparsers)
     subparsers.add_parser(

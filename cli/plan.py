@@ -9,9 +9,18 @@ plan, so they differ only in how they wait and write.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
-__all__ = ["AudioChunk", "InterruptStep", "PlannedRequest", "Step", "StreamPlan", "plan_stream"]
+__all__ = [
+    "AudioChunk",
+    "InterruptStep",
+    "PlannedRequest",
+    "Step",
+    "StreamPlan",
+    "plan_passthrough",
+    "plan_stream",
+]
 
 SAMPLE_WIDTH = 2
 
@@ -54,6 +63,11 @@ class StreamPlan:
     steps: tuple[Step, ...]
     requests: tuple[PlannedRequest, ...]
     sample_rate: int
+    bytes_per_second: float = 0.0  # 0: 16-bit PCM at sample_rate
+
+    def __post_init__(self) -> None:
+        if not self.bytes_per_second:
+            object.__setattr__(self, "bytes_per_second", float(SAMPLE_WIDTH * self.sample_rate))
 
     @property
     def seconds(self) -> float:
@@ -130,3 +144,37 @@ def plan_stream(
         at = interrupt_after if realtime else 0.0
         steps.append(InterruptStep(len(requests) - 1, at))
     return StreamPlan(tuple(steps), tuple(requests), sample_rate)
+
+
+def plan_passthrough(
+    data: bytes,
+    pages: tuple[tuple[int, float], ...],
+    sample_rate: int,
+    bytes_per_second: float,
+    *,
+    interrupt_after: float | None = None,
+    realtime: bool = True,
+) -> StreamPlan:
+    """Plan a run over an encoded stream that must stay one request (Ogg Opus).
+
+    ``pages`` are the (byte offset, start second) points where the stream may be cut;
+    each chunk is one page, due at its start. ``interrupt_after`` stops sending at the
+    first page that starts at or after it and interrupts the request there.
+    """
+    if interrupt_after is not None and interrupt_after <= 0:
+        raise ValueError(f"interrupt_after must be > 0 seconds, got {interrupt_after}")
+    bounds = [*pages, (len(data), float("inf"))]
+    steps: list[Step] = []
+    sent, cut = 0, False
+    for (start, at), (stop, _) in itertools.pairwise(bounds):
+        if interrupt_after is not None and at >= interrupt_after and steps:
+            cut = True
+            break
+        end = stop == len(data)
+        steps.append(AudioChunk(0, data[start:stop], end, at if realtime else 0.0))
+        sent = stop
+    if interrupt_after is not None:
+        steps.append(InterruptStep(0, interrupt_after if realtime else 0.0))
+    seconds = sent / bytes_per_second if bytes_per_second else 0.0
+    request = PlannedRequest(0, sent, seconds, cut_by_interrupt=cut)
+    return StreamPlan(tuple(steps), (request,), sample_rate, bytes_per_second)

@@ -17,14 +17,16 @@ __all__ = ["LiveProgress", "egress_line", "print_errors", "render_table", "summa
 
 
 def outcome_word(outcome: RequestOutcome) -> str:
-    """One word for where a request stands."""
-    if outcome.interrupted:
-        return "interrupted"
-    if outcome.completed:
-        return "completed"
-    if outcome.audio_bytes < outcome.planned_bytes:
-        return "sending"
-    return "waiting"
+    """Where a request stands, or how it ended and who ended it."""
+    return outcome.outcome_text
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.0f} ms"
+
+
+def _rate(per_second: float | None) -> str:
+    return "-" if per_second is None else f"{per_second:.1f}"
 
 
 class LiveProgress:
@@ -72,29 +74,39 @@ class LiveProgress:
         )
 
 
+def _audio_line(result: SpeakResult) -> str:
+    audio = result.audio
+    resampled = f", resampled to {audio.sample_rate} Hz" if audio.source_rate else ""
+    return f"{audio.source}: {audio.described}{resampled}"
+
+
 def render_table(result: SpeakResult) -> Table:
     """The final table: one row per request."""
     tally = result.tally
     where = "built-in emulator" if result.emulator else "service"
     table = Table(
         title=f"connection {tally.connection_id or '-'}",
-        caption=f"{result.binding} binding, {where}",
+        caption=f"{result.binding} binding, {where}; {_audio_line(result)}",
         title_justify="left",
         caption_justify="left",
     )
     table.add_column("#", justify="right")
-    table.add_column("req_id")
+    table.add_column("req_id", overflow="fold")
     table.add_column("audio s", justify="right")
-    table.add_column("audio bytes", justify="right")
     table.add_column("frames", justify="right")
-    table.add_column("outcome")
+    table.add_column("1st frame", justify="right")  # after the first audio
+    table.add_column("frames/s", justify="right")
+    table.add_column("end→last", justify="right")  # from the end of the audio to the last frame
+    table.add_column("outcome", overflow="fold")
     for outcome in tally.requests:
         table.add_row(
             str(outcome.index + 1),
             outcome.req_id or "-",
             f"{outcome.audio_seconds:.2f}",
-            str(outcome.audio_bytes),
             str(outcome.frames),
+            _ms(outcome.time_to_first_frame),
+            _rate(outcome.frames_per_second),
+            _ms(outcome.end_to_last_frame),
             outcome_word(outcome),
         )
     return table
@@ -130,11 +142,20 @@ def print_errors(result: SpeakResult, console: Console) -> None:
 
 def summary(result: SpeakResult) -> dict[str, object]:
     """The JSON summary of a run."""
-    tally = result.tally
+    tally, audio = result.tally, result.audio
     return {
         "connection_id": tally.connection_id,
         "emulator": result.emulator,
         "binding": result.binding,
+        "audio": {
+            "source": audio.source,
+            "format": audio.described,
+            "seconds": round(audio.seconds, 6),
+            "resampled_from": audio.source_rate,
+        },
+        "audio_format": audio.audio_format.value,
+        "sample_rate": audio.sample_rate,
+        "frames_saved": result.frames_saved,
         "requests": [outcome.as_dict() for outcome in tally.requests],
         "errors": [error.as_dict() for error in tally.errors],
         "egress": result.egress_record,

@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from avatarwire.core.config import AgoraEgress, LiveKitEgress, SessionConfig
+from avatarwire.core.errors import ConfigError
 from avatarwire.emulator import EmulatorThread
 
 from .audio import SpeechAudio
 from .credentials import Credentials
 from .egress import session_record
+from .frames_file import FrameWriter
 from .plan import StreamPlan
 from .streaming import StreamJob, stream
 from .tally import ProgressListener, RunTally
@@ -38,6 +40,8 @@ class SpeakSettings:
     realtime: bool = True
     drain_timeout: float = 30.0
     emulator_forced: bool = False
+    query_auth: bool = False
+    save_frames: str | None = None  # a file to write every frame to (frames_file's format)
 
 
 @dataclass(slots=True)
@@ -46,8 +50,10 @@ class SpeakResult:
 
     tally: RunTally
     binding: str
+    audio: SpeechAudio
     emulator_url: str | None = None
     egress_record: dict[str, object] | None = field(default=None)
+    frames_saved: int | None = None
 
     @property
     def emulator(self) -> bool:
@@ -59,6 +65,8 @@ def build_config(
     credentials: Credentials,
     audio: SpeechAudio,
     egress: AgoraEgress | LiveKitEgress | None,
+    *,
+    query_auth: bool = False,
 ) -> SessionConfig:
     """The session's configuration; the core's ``ConfigError`` names any bad value."""
     return SessionConfig(
@@ -69,6 +77,9 @@ def build_config(
         console_url=credentials.console_url,
         ingress_url=credentials.ingress_url,
         sample_rate=audio.sample_rate,
+        audio_format=audio.audio_format,
+        bitrate=audio.bitrate,
+        use_query_auth=query_auth,
         agora=egress if isinstance(egress, AgoraEgress) else None,
         livekit=egress if isinstance(egress, LiveKitEgress) else None,
     )
@@ -116,11 +127,23 @@ def speak(
                 "--emulator given" if settings.emulator_forced else "no AVATARKIT_* credentials set"
             )
             notice(f"{why}: using the built-in emulator at {_origin(emulator.console_url)}")
-        config = build_config(credentials, settings.audio, settings.egress)
+        config = build_config(
+            credentials, settings.audio, settings.egress, query_auth=settings.query_auth
+        )
         tally = RunTally(settings.plan, listener)
-        job = StreamJob(config, tally, settings.drain_timeout, threading.Event())
+        frames_out = None
+        if settings.save_frames is not None:
+            try:
+                file = stack.enter_context(open(settings.save_frames, "wb"))
+            except OSError as exc:
+                shown, why = settings.save_frames, exc.strerror or str(exc)
+                raise ConfigError("--save-frames", shown, f"a file it can write ({why})") from None
+            frames_out = FrameWriter(file)
+        job = StreamJob(config, tally, settings.drain_timeout, threading.Event(), frames_out)
         stream(settings.binding, job)
-        result = SpeakResult(tally, settings.binding)
+        result = SpeakResult(tally, settings.binding, settings.audio)
+        if frames_out is not None:
+            result.frames_saved = frames_out.count
         if emulator is not None:
             result.emulator_url = _origin(emulator.console_url)
             if settings.egress is not None and tally.connection_id:

@@ -13,6 +13,7 @@ import contextlib
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -26,10 +27,11 @@ from avatarwire.bindings import trio as trio_binding
 from avatarwire.bindings.session import Session, SyncSession
 from avatarwire.core.config import SessionConfig
 from avatarwire.core.errors import AvatarError, LocalProtocolError
-from avatarwire.core.events import Event
+from avatarwire.core.events import AnimationFrame, Event
 from avatarwire.core.session import SessionState
 
-from .plan import AudioChunk
+from .frames_file import FrameWriter
+from .plan import AudioChunk, InterruptStep
 from .script import Finish, StreamScript, Wait
 from .tally import RunTally
 
@@ -47,10 +49,42 @@ class StreamJob:
     tally: RunTally
     drain_timeout: float
     stop: threading.Event
+    frames_out: FrameWriter | None = None
 
     def script(self) -> StreamScript:
         """A fresh script over this job's plan."""
         return StreamScript(self.tally, self.drain_timeout, self.stop.is_set)
+
+
+class FrameClock:
+    """Times each frame as it arrives (the frame callback runs as it is read) and hands
+    the times to the tally in the same order, with the frames the queue gives later."""
+
+    def __init__(self, job: StreamJob, clock: Callable[[], float]) -> None:
+        self._job = job
+        self._clock = clock
+        self._arrivals: deque[float] = deque()
+
+    def on_frame(self, data: bytes, last: bool) -> None:
+        """The ``transport_frames`` callback: note the time, save the frame if asked."""
+        self._arrivals.append(self._clock())
+        if self._job.frames_out is not None:
+            self._job.frames_out.write(data)
+
+    def observe(self, event: Event) -> None:
+        """Give the tally one event from the queue, with its arrival time."""
+        if isinstance(event, AnimationFrame) and self._arrivals:
+            self._job.tally.observe(event, self._arrivals.popleft())
+        else:
+            self._job.tally.observe(event, self._clock())
+
+    def act(self, action: AudioChunk | InterruptStep, req_id: str | None) -> None:
+        """Tell the tally what went out, and when."""
+        if isinstance(action, AudioChunk):
+            assert req_id is not None
+            self._job.tally.sent(action, req_id, self._clock())
+        else:
+            self._job.tally.interrupt_sent(action)
 
 
 @contextlib.contextmanager
@@ -98,20 +132,22 @@ async def _act_async(
     session: Session,
     job: StreamJob,
     clock: Callable[[], float],
+    frames: FrameClock,
     next_event_within: NextEventWithin,
 ) -> None:
-    script, tally = job.script(), job.tally
+    script = job.script()
     start = clock()
     while not isinstance(action := script.next_action(clock() - start), Finish):
         try:
             if isinstance(action, Wait):
                 event = await next_event_within(session, action.seconds)
                 if event is not None:
-                    tally.observe(event)
+                    frames.observe(event)
             elif isinstance(action, AudioChunk):
-                tally.sent(action, await session.send_audio(action.audio, action.end))
+                frames.act(action, await session.send_audio(action.audio, action.end))
             else:
                 await session.interrupt()
+                frames.act(action, None)
         except LocalProtocolError:
             if session.state is not SessionState.CLOSED:
                 raise
@@ -125,16 +161,20 @@ async def _stream_async(
     next_event_within: NextEventWithin,
 ) -> None:
     session: Session | None = None
+    frames = FrameClock(job, clock)
     try:
-        async with connect(job.config, max_queued_events=_MAX_QUEUED_EVENTS) as session:
+        async with connect(
+            job.config, max_queued_events=_MAX_QUEUED_EVENTS, transport_frames=frames.on_frame
+        ) as session:
             job.tally.connection_id = session.connection_id
             with ctrl_c_sets(job.stop):
-                await _act_async(session, job, clock, next_event_within)
+                await _act_async(session, job, clock, frames, next_event_within)
+            job.tally.closing = True
     except AvatarError as exc:
         job.tally.fail(exc)
     if session is not None:
         while not job.tally.closed:
-            job.tally.observe(await session.next_event())
+            frames.observe(await session.next_event())
         job.tally.settle(session.request)
 
 
@@ -152,18 +192,19 @@ async def stream_trio(job: StreamJob) -> None:
 # --- blocking ---------------------------------------------------------------------------
 
 
-def _act_blocking(session: SyncSession, job: StreamJob) -> None:
-    script, tally = job.script(), job.tally
+def _act_blocking(session: SyncSession, job: StreamJob, frames: FrameClock) -> None:
+    script = job.script()
     start = time.monotonic()
     while not isinstance(action := script.next_action(time.monotonic() - start), Finish):
         try:
             if isinstance(action, Wait):
                 with contextlib.suppress(TimeoutError):
-                    tally.observe(session.next_event(timeout=action.seconds))
+                    frames.observe(session.next_event(timeout=action.seconds))
             elif isinstance(action, AudioChunk):
-                tally.sent(action, session.send_audio(action.audio, action.end))
+                frames.act(action, session.send_audio(action.audio, action.end))
             else:
                 session.interrupt()
+                frames.act(action, None)
         except LocalProtocolError:
             if session.state is not SessionState.CLOSED:
                 raise
@@ -173,16 +214,20 @@ def _act_blocking(session: SyncSession, job: StreamJob) -> None:
 def stream_blocking(job: StreamJob) -> None:
     """Run the job on the blocking binding."""
     session: SyncSession | None = None
+    frames = FrameClock(job, time.monotonic)
     try:
-        with blocking_binding.connect(job.config, max_queued_events=_MAX_QUEUED_EVENTS) as session:
+        with blocking_binding.connect(
+            job.config, max_queued_events=_MAX_QUEUED_EVENTS, transport_frames=frames.on_frame
+        ) as session:
             job.tally.connection_id = session.connection_id
             with ctrl_c_sets(job.stop):
-                _act_blocking(session, job)
+                _act_blocking(session, job, frames)
+            job.tally.closing = True
     except AvatarError as exc:
         job.tally.fail(exc)
     if session is not None:
         while not job.tally.closed:
-            job.tally.observe(session.next_event())
+            frames.observe(session.next_event())
         job.tally.settle(session.request)
 
 

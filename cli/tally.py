@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Protocol
 
 from avatarwire.core.errors import AvatarError
@@ -18,44 +19,102 @@ from avatarwire.core.events import (
 )
 from avatarwire.core.requests import RequestStatus
 
-from .plan import AudioChunk, StreamPlan
+from .plan import AudioChunk, InterruptStep, StreamPlan
 
-__all__ = ["ErrorRecord", "ProgressListener", "RequestOutcome", "RunTally"]
+__all__ = ["ErrorRecord", "Outcome", "ProgressListener", "RequestOutcome", "RunTally"]
 
 #: The error code of a run whose requests did not finish in time (not a service code).
 TIMEOUT_CODE = "timeout"
 
 
+class Outcome(str, Enum):
+    """How a request ended, in words that say who ended it."""
+
+    COMPLETED = "completed"
+    INTERRUPTED_BY_YOU = "interrupted by you"
+    STOPPED_BY_YOU = "stopped by you (Ctrl-C)"
+    CLOSED_BY_SERVER = "closed by the server"
+    INTERRUPTED_BY_SERVER = "interrupted by the server"
+    SESSION_FAILED = "session failed"
+    TIMED_OUT = "timed out"
+    SENDING = "sending"
+    WAITING = "waiting"
+
+
 @dataclass(slots=True)
 class RequestOutcome:
-    """One request of the run: audio sent, frames back, how it ended."""
+    """One request of the run: audio sent, frames back, timings, how it ended.
+
+    Times are seconds on the run's clock: the first audio sent, the ``end=True`` sent,
+    the first and the last frame received (each frame timed as it arrived).
+    """
 
     index: int
     planned_bytes: int
-    sample_rate: int
+    bytes_per_second: float
     req_id: str | None = None
     audio_bytes: int = 0
     frames: int = 0
     completed: bool = False
     interrupted: bool = False
+    outcome: Outcome = Outcome.SENDING
+    close_code: int | None = None
+    first_audio_at: float | None = None
+    end_sent_at: float | None = None
+    first_frame_at: float | None = None
+    last_frame_at: float | None = None
+    timed_frames: int = 0
 
     @property
     def audio_seconds(self) -> float:
         """Seconds of audio sent."""
-        return self.audio_bytes / (2 * self.sample_rate)
+        return self.audio_bytes / self.bytes_per_second
 
     @property
     def planned_seconds(self) -> float:
         """Seconds of audio the plan gives this request."""
-        return self.planned_bytes / (2 * self.sample_rate)
+        return self.planned_bytes / self.bytes_per_second
 
     @property
     def finished(self) -> bool:
         """Whether the request is over (completed or interrupted)."""
         return self.completed or self.interrupted
 
+    @property
+    def time_to_first_frame(self) -> float | None:
+        """Seconds from the first audio sent to the first frame back."""
+        if self.first_audio_at is None or self.first_frame_at is None:
+            return None
+        return self.first_frame_at - self.first_audio_at
+
+    @property
+    def frames_per_second(self) -> float | None:
+        """Frames received per second, from the first frame to the last."""
+        if self.first_frame_at is None or self.last_frame_at is None or self.timed_frames < 2:
+            return None
+        span = self.last_frame_at - self.first_frame_at
+        return (self.timed_frames - 1) / span if span > 0 else None
+
+    @property
+    def end_to_last_frame(self) -> float | None:
+        """Seconds from sending the end of the audio to the last frame back."""
+        if self.end_sent_at is None or self.last_frame_at is None:
+            return None
+        return self.last_frame_at - self.end_sent_at
+
+    @property
+    def outcome_text(self) -> str:
+        """The outcome in words, with the server's close code where it closed the session."""
+        if self.outcome is Outcome.CLOSED_BY_SERVER and self.close_code is not None:
+            return f"{self.outcome.value} ({self.close_code})"
+        return str(self.outcome.value)
+
     def as_dict(self) -> dict[str, object]:
         """The request as the JSON summary shows it."""
+
+        def rounded(value: float | None) -> float | None:
+            return None if value is None else round(value, 6)
+
         return {
             "req_id": self.req_id,
             "audio_bytes": self.audio_bytes,
@@ -63,6 +122,11 @@ class RequestOutcome:
             "frames": self.frames,
             "completed": self.completed,
             "interrupted": self.interrupted,
+            "outcome": self.outcome.name.lower(),
+            "close_code": self.close_code,
+            "time_to_first_frame": rounded(self.time_to_first_frame),
+            "frames_per_second": rounded(self.frames_per_second),
+            "end_to_last_frame": rounded(self.end_to_last_frame),
         }
 
 
@@ -94,7 +158,11 @@ class ProgressListener(Protocol):
 
 @dataclass(slots=True)
 class RunTally:
-    """The running account of one session; the bindings feed it, the report reads it."""
+    """The running account of one session; the bindings feed it, the report reads it.
+
+    ``at`` arguments are seconds on the run's clock (the binding's own); without them
+    the timings of that request stay unknown.
+    """
 
     plan: StreamPlan
     listener: ProgressListener | None = None
@@ -103,12 +171,17 @@ class RunTally:
     errors: list[ErrorRecord] = field(default_factory=list)
     closed: bool = False
     stopped_by_user: bool = False
+    closing: bool = False  # the run is over and closes the session itself
+    close_code: int | None = None  # the code of a close the run did not ask for
+    close_failed: bool = False  # the session ended with an error
+    drain_timed_out: bool = False
+    _interrupted_by_user: set[int] = field(default_factory=set)
     _by_req_id: dict[str, RequestOutcome] = field(default_factory=dict)
-    _early: dict[str, list[Event]] = field(default_factory=dict)
+    _early: dict[str, list[tuple[Event, float | None]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.outcomes = [
-            RequestOutcome(request.index, request.audio_bytes, self.plan.sample_rate)
+            RequestOutcome(request.index, request.audio_bytes, self.plan.bytes_per_second)
             for request in self.plan.requests
         ]
 
@@ -122,22 +195,53 @@ class RunTally:
         """Nothing more to wait for: the session closed or every started request finished."""
         return self.closed or all(outcome.finished for outcome in self.requests)
 
+    def _judge(self, outcome: RequestOutcome) -> Outcome:
+        """How the request ended (or where it stands), and who ended it."""
+        if outcome.completed:
+            return Outcome.COMPLETED
+        if outcome.index in self._interrupted_by_user:
+            return Outcome.INTERRUPTED_BY_YOU
+        if self.stopped_by_user:
+            return Outcome.STOPPED_BY_YOU
+        if self.close_code is not None:
+            return Outcome.CLOSED_BY_SERVER
+        if self.close_failed:
+            return Outcome.SESSION_FAILED
+        if outcome.interrupted:
+            return Outcome.INTERRUPTED_BY_SERVER
+        if self.drain_timed_out:
+            return Outcome.TIMED_OUT
+        if outcome.audio_bytes < outcome.planned_bytes:
+            return Outcome.SENDING
+        return Outcome.WAITING
+
     def _changed(self, outcome: RequestOutcome) -> None:
+        outcome.outcome = self._judge(outcome)
+        outcome.close_code = (
+            self.close_code if outcome.outcome is Outcome.CLOSED_BY_SERVER else None
+        )
         if self.listener is not None:
             self.listener.update(outcome)
 
     # --- what the binding did -------------------------------------------------------
 
-    def sent(self, chunk: AudioChunk, req_id: str) -> None:
+    def sent(self, chunk: AudioChunk, req_id: str, at: float | None = None) -> None:
         """A chunk went out under ``req_id``."""
         outcome = self.outcomes[chunk.request]
         if outcome.req_id is None:
             outcome.req_id = req_id
+            outcome.first_audio_at = at
             self._by_req_id[req_id] = outcome
-            for event in self._early.pop(req_id, ()):
-                self.observe(event)
+            for event, arrived in self._early.pop(req_id, ()):
+                self.observe(event, arrived)
+        if chunk.end:
+            outcome.end_sent_at = at
         outcome.audio_bytes += len(chunk.audio)
         self._changed(outcome)
+
+    def interrupt_sent(self, step: InterruptStep) -> None:
+        """The run interrupted request ``step.request``."""
+        self._interrupted_by_user.add(step.request)
 
     def fail(self, error: AvatarError) -> None:
         """An error raised by a call (connect, send); not repeated if the events had it."""
@@ -147,6 +251,7 @@ class RunTally:
 
     def timed_out(self, seconds: float) -> None:
         """Requests did not finish within ``seconds`` after the last step."""
+        self.drain_timed_out = True
         waiting = sum(not outcome.finished for outcome in self.requests)
         self.errors.append(
             ErrorRecord(
@@ -158,17 +263,22 @@ class RunTally:
 
     # --- what the session said --------------------------------------------------------
 
-    def observe(self, event: Event) -> None:
-        """Take one event of the session."""
+    def observe(self, event: Event, at: float | None = None) -> None:
+        """Take one event of the session, which arrived at ``at``."""
         if isinstance(event, SessionReady):
             self.connection_id = event.connection_id
         elif isinstance(event, (AnimationFrame, RequestFinished)):
             outcome = self._by_req_id.get(event.req_id)
             if outcome is None:
-                self._early.setdefault(event.req_id, []).append(event)
+                self._early.setdefault(event.req_id, []).append((event, at))
                 return
             if isinstance(event, AnimationFrame):
                 outcome.frames += 1
+                if at is not None:
+                    if outcome.first_frame_at is None:
+                        outcome.first_frame_at = at
+                    outcome.last_frame_at = at
+                    outcome.timed_frames += 1
             elif event.interrupted:
                 outcome.interrupted = True
             else:
@@ -177,19 +287,31 @@ class RunTally:
         elif isinstance(event, ServerError):
             self.errors.append(ErrorRecord.from_error(event.error))
         elif isinstance(event, SessionClosed):
-            self.closed = True
-            if event.error is not None:
-                self.errors.append(ErrorRecord.from_error(event.error))
+            self._session_closed(event)
+
+    def _session_closed(self, event: SessionClosed) -> None:
+        self.closed = True
+        error = event.error
+        if error is not None:
+            self.errors.append(ErrorRecord.from_error(error))
+            self.close_failed = True
+        code = event.code if event.code not in (None, 1000, 1001) else None
+        if code is None and error is not None:
+            code = error.close_code
+        if code is None and not self.closing and event.code is not None and error is None:
+            code = event.code  # a normal close, but not one the run asked for
+        self.close_code = code
+        for outcome in self.requests:
+            self._changed(outcome)
 
     def settle(self, lookup: Callable[[str], RequestStatus | None]) -> None:
         """Take the final counts from the session's own bookkeeping."""
         for outcome in self.requests:
             assert outcome.req_id is not None
             status = lookup(outcome.req_id)
-            if status is None:
-                continue
-            outcome.audio_bytes = status.audio_bytes
-            outcome.frames = status.frames
-            outcome.completed = status.finished and not status.interrupted
-            outcome.interrupted = status.interrupted
+            if status is not None:
+                outcome.audio_bytes = status.audio_bytes
+                outcome.frames = status.frames
+                outcome.completed = status.finished and not status.interrupted
+                outcome.interrupted = status.interrupted
             self._changed(outcome)

@@ -124,7 +124,17 @@ def test_speak_json_is_one_object_with_every_field() -> None:
         "frames",
         "completed",
         "interrupted",
+        "outcome",
+        "close_code",
+        "time_to_first_frame",
+        "frames_per_second",
+        "end_to_last_frame",
     }
+    assert (request["outcome"], request["close_code"]) == ("completed", None)
+    assert request["time_to_first_frame"] > 0 and request["frames_per_second"] > 0
+    assert request["end_to_last_frame"] is not None
+    assert (summary["audio_format"], summary["sample_rate"]) == ("pcm_s16le", 16000)
+    assert summary["audio"]["format"] == "16-bit PCM, mono, 16000 Hz"
     assert request["audio_bytes"] == sample_bytes()
     assert request["audio_seconds"] == pytest.approx(sample_bytes() / 32000)
     assert request["frames"] >= 150  # 25 keyframes a second of audio
@@ -275,16 +285,10 @@ def test_raw_pcm_from_stdin() -> None:
 @pytest.mark.parametrize(
     ("make", "expected"),
     [
-        (lambda d: write_wav(d / "a.wav", seconds=0.1, width=1), "8-bit samples"),
-        (lambda d: write_wav(d / "a.wav", seconds=0.1, width=3), "24-bit samples"),
-        (
-            lambda d: write_wav(d / "a.wav", seconds=0.1, rate=11025),
-            "unsupported sample rate 11025",
-        ),
         (lambda d: write_wav(d / "a.wav", seconds=0.0), "holds no audio"),
         (lambda d: d / "missing.wav", "cannot read"),
     ],
-    ids=["8-bit", "24-bit", "11025-Hz", "empty", "missing"],
+    ids=["empty", "missing"],
 )
 def test_unusable_audio_is_a_usage_error_that_says_what_is_accepted(
     tmp_path: Path, make: Any, expected: str
@@ -294,15 +298,14 @@ def test_unusable_audio_is_a_usage_error_that_says_what_is_accepted(
     assert result.returncode == 2
     assert expected in result.stderr
     if "cannot read" not in expected:
-        assert "accepted: a 16-bit PCM WAV" in result.stderr
-        assert "8000, 16000, 22050, 24000, 32000, 44100, 48000" in result.stderr
+        assert "accepted: a WAV file" in result.stderr
 
 
-def test_a_rate_the_service_refuses_is_a_usage_error(tmp_path: Path) -> None:
-    result = run_cli("speak", "-", "--sample-rate", "11025", stdin=b"\x00\x00")
+def test_a_raw_rate_out_of_range_is_a_usage_error() -> None:
+    result = run_cli("speak", "-", "--sample-rate", "99", stdin=b"\x00\x00")
 
     assert result.returncode == 2
-    assert "accepted sample rates" in result.stderr
+    assert "expected a rate from 1000 to 768000 Hz" in result.stderr
 
 
 # --- speak: credentials ------------------------------------------------------------------
