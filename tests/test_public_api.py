@@ -8,6 +8,7 @@ import inspect
 import logging
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -128,16 +129,29 @@ def test_queue_events_false_leaves_events_to_the_callbacks(emulator: EmulatorThr
     assert isinstance(session.next_event(timeout=0), avatarwire.SessionClosed)
 
 
-def test_unread_events_are_reported_once_when_reading_pauses(
-    emulator: EmulatorThread, caplog: pytest.LogCaptureFixture
-) -> None:
-    with (
-        caplog.at_level(logging.WARNING, "avatarwire.session"),
-        avatarwire.blocking.connect(emulator.session_config(), max_queued_events=2) as session,
-    ):
-        req_id = session.send_audio(PCM, end=True)
-        assert len(list(session.frames(req_id))) > 2
-    warnings = [r.getMessage() for r in caplog.records if "wait unread" in r.getMessage()]
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_unread_events_are_reported_once_when_reading_pauses(emulator: EmulatorThread) -> None:
+    records = _Records()  # on the logger itself: other tests may stop propagation
+    logger = logging.getLogger("avatarwire.session")
+    logger.addHandler(records)
+    try:
+        with avatarwire.blocking.connect(emulator.session_config(), max_queued_events=2) as session:
+            req_id = session.send_audio(PCM, end=True)
+            deadline = time.monotonic() + 10
+            while not records.messages and time.monotonic() < deadline:
+                session.wait(0.01)  # reads until the unread queue is full, then idles
+            assert len(list(session.frames(req_id))) > 2
+    finally:
+        logger.removeHandler(records)
+    warnings = [message for message in records.messages if "wait unread" in message]
     assert len(warnings) == 1 and "queue_events=False" in warnings[0]
 
 
