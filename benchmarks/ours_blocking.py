@@ -31,7 +31,7 @@ def open_session(info: EmulatorInfo, frames: FrameRecorder) -> Iterator[Any]:
     """A ready session whose frames go to ``frames``."""
     from avatarwire.bindings.blocking import connect
 
-    with connect(session_config(info), transport_frames=frames) as session:
+    with connect(session_config(info), transport_frames=frames, queue_events=False) as session:
         yield session
 
 

@@ -30,7 +30,9 @@ async def open_session(info: EmulatorInfo, frames: FrameRecorder) -> AsyncIterat
     """A ready session whose frames go to ``frames``."""
     from avatarwire.bindings.trio import connect
 
-    async with connect(session_config(info), transport_frames=frames) as session:
+    async with connect(
+        session_config(info), transport_frames=frames, queue_events=False
+    ) as session:
         yield session
 
 
