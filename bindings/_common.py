@@ -15,13 +15,15 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from avatarwire.core.config import SessionConfig, expire_at_seconds
+from avatarwire.core.endpoints import Endpoint
 from avatarwire.core.environments import (
     CONFIG_SERVICE_TIMEOUT,
     CONFIG_SERVICE_URL,
     EnvironmentLookup,
 )
-from avatarwire.core.errors import AvatarError
+from avatarwire.core.errors import AvatarError, Phase
 from avatarwire.core.events import AnimationFrame, Event, ServerError, SessionClosed, SessionReady
+from avatarwire.core.proxy import Proxy, TunnelExchange, proxy_for
 from avatarwire.core.request_ids import RequestIdFactory, official_request_ids
 from avatarwire.core.retry import RetryPolicy, next_delay
 from avatarwire.core.session import (
@@ -99,6 +101,9 @@ class ConnectOptions:
     queue_events: bool = True
     environment_lookup: bool = True
     config_service_url: str | None = None
+    #: An ``http://[user:pass@]host:port`` proxy; ``None``: from the environment
+    #: (``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``); ``False``: never a proxy.
+    proxy: str | bool | None = field(default=None, repr=False)
 
 
 #: Called before each retry of opening with the attempt that failed (1-based), its
@@ -205,6 +210,44 @@ def forget_environments() -> None:
 def with_known_environments(config: SessionConfig) -> SessionConfig:
     """``config`` with its environment's endpoints from what the process knows."""
     return config.with_environments(_known_environments or {})
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """How a binding reaches one endpoint: directly, or through a proxy's tunnel."""
+
+    endpoint: Endpoint
+    proxy: Proxy | None
+    console: bool
+
+    @property
+    def host(self) -> str:
+        """Where the TCP connection goes."""
+        return self.proxy.host if self.proxy is not None else self.endpoint.host
+
+    @property
+    def port(self) -> int:
+        """The port the TCP connection goes to."""
+        return self.proxy.port if self.proxy is not None else self.endpoint.port
+
+    @property
+    def origin(self) -> str:
+        """What errors name: the endpoint, and the proxy when there is one."""
+        if self.proxy is None:
+            return self.endpoint.origin
+        return f"{self.endpoint.origin} through the proxy {self.proxy.origin}"
+
+    def tunnel(self) -> TunnelExchange | None:
+        """The CONNECT exchange to run first, if there is a proxy."""
+        if self.proxy is None:
+            return None
+        phase = Phase.SESSION_TOKEN if self.console else Phase.WEBSOCKET_CONNECT
+        return TunnelExchange(self.proxy, self.endpoint, phase=phase)
+
+
+def route_to(endpoint: Endpoint, options: ConnectOptions, *, console: bool) -> Route:
+    """The route to ``endpoint``: the ``proxy`` option, else the proxy environment."""
+    return Route(endpoint, proxy_for(endpoint, explicit=options.proxy, environ=os.environ), console)
 
 
 def new_token_exchange(config: SessionConfig, options: ConnectOptions) -> TokenExchange:

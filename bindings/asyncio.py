@@ -22,6 +22,7 @@ from avatarwire.core.environments import CONFIG_SERVICE_TIMEOUT
 from avatarwire.core.errors import AvatarError, LocalProtocolError
 from avatarwire.core.events import Event
 from avatarwire.core.http_exchange import HttpExchange
+from avatarwire.core.proxy import TunnelExchange
 from avatarwire.core.request_ids import RequestIdFactory
 from avatarwire.core.retry import RetryPolicy
 from avatarwire.core.session import ClientSession, SessionState
@@ -44,6 +45,7 @@ from ._common import (
     new_client_session,
     new_token_exchange,
     remember_environments,
+    route_to,
     tls_context_for,
     with_known_environments,
 )
@@ -144,21 +146,51 @@ async def _open(
     endpoint: Endpoint, wire: _Wire, options: ConnectOptions, *, console: bool
 ) -> asyncio.Transport:
     loop = asyncio.get_running_loop()
-    timeouts, origin = options.timeouts, endpoint.origin
-    connecting = loop.create_connection(lambda: wire, endpoint.host, endpoint.port)
+    route = route_to(endpoint, options, console=console)
+    timeouts, origin = options.timeouts, route.origin
+    connecting = loop.create_connection(lambda: wire, route.host, route.port)
     transport, _ = await _within(
         Step.TCP_CONNECT, timeouts.tcp_connect, origin, connecting, console
     )
-    context = tls_context_for(endpoint.secure, options.ssl_context)
-    if context is not None:
-        try:
+    try:
+        tunnel = route.tunnel()
+        if tunnel is not None:
+            await _open_tunnel(tunnel, wire, transport, timeouts.proxy_connect, origin, console)
+        context = tls_context_for(endpoint.secure, options.ssl_context)
+        if context is not None:
             upgrading = loop.start_tls(transport, wire, context, server_hostname=endpoint.host)
             transport = await _within(Step.TLS, timeouts.tls, origin, upgrading, console)
-        except BaseException:
-            transport.abort()
-            raise
-        wire.transport = transport
+            wire.transport = transport
+    except BaseException:
+        transport.abort()
+        raise
     return cast(asyncio.Transport, transport)
+
+
+async def _open_tunnel(
+    tunnel: TunnelExchange,
+    wire: _Wire,
+    transport: asyncio.Transport,
+    seconds: float,
+    origin: str,
+    console: bool,
+) -> None:
+    """Run CONNECT on the proxy connection, the wire's bytes going to the exchange meanwhile."""
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    on_data = wire.on_data
+
+    def feed(data: bytes) -> None:
+        tunnel.receive_data(data)
+        if tunnel.done and not done.done():
+            done.set_result(None)
+
+    wire.on_data = feed
+    try:
+        transport.write(tunnel.data_to_send())
+        await _within(Step.PROXY_CONNECT, seconds, origin, done, console)
+    finally:
+        wire.on_data = on_data
+    tunnel.raise_for_outcome()
 
 
 async def _exchange(endpoint: Endpoint, exchange: HttpExchange, options: ConnectOptions) -> None:
@@ -415,6 +447,7 @@ async def connect(
     max_audio_chunk: int | None = None,
     max_buffered_audio: int = DEFAULT_MAX_BUFFERED_AUDIO,
     max_queued_events: int = DEFAULT_MAX_QUEUED_EVENTS,
+    proxy: str | bool | None = None,
 ) -> AsyncIterator[AsyncSession]:
     """Fetch a token, open the socket, run the handshake; close on the way out.
 
@@ -436,6 +469,7 @@ async def connect(
         queue_events=queue_events,
         environment_lookup=environment_lookup,
         config_service_url=config_service_url,
+        proxy=proxy,
     )
     config = await resolve_environment(config, options)
     token = first_token(options, retry)

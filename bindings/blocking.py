@@ -25,6 +25,7 @@ from avatarwire.core.endpoints import Endpoint
 from avatarwire.core.errors import AvatarError, LocalProtocolError
 from avatarwire.core.events import AnimationFrame, Event, SessionClosed
 from avatarwire.core.http_exchange import HttpExchange
+from avatarwire.core.proxy import TunnelExchange
 from avatarwire.core.request_ids import RequestIdFactory
 from avatarwire.core.requests import RequestStatus
 from avatarwire.core.retry import RetryPolicy
@@ -42,6 +43,7 @@ from ._common import (
     ErrorCallback,
     FrameCallback,
     RetryCallback,
+    Route,
     delay_before_retry,
     environment_lookup,
     first_token,
@@ -49,6 +51,7 @@ from ._common import (
     new_client_session,
     new_token_exchange,
     remember_environments,
+    route_to,
     tls_context_for,
     with_known_environments,
 )
@@ -147,12 +150,12 @@ class _Wire:
             self.sock.close()
 
 
-def _connect_tcp(endpoint: Endpoint, seconds: float, console: bool) -> socket.socket:
+def _connect_tcp(route: Route, seconds: float, console: bool) -> socket.socket:
     """Like ``socket.create_connection`` with one deadline for all addresses, and no
     socket left behind whatever interrupts it (Ctrl-C included)."""
-    origin, deadline = endpoint.origin, time.monotonic() + seconds
+    origin, deadline = route.origin, time.monotonic() + seconds
     try:
-        addresses = socket.getaddrinfo(endpoint.host, endpoint.port, type=socket.SOCK_STREAM)
+        addresses = socket.getaddrinfo(route.host, route.port, type=socket.SOCK_STREAM)
     except OSError as exc:
         raise step_failed(Step.TCP_CONNECT, exc, origin=origin, console=console) from None
     failure: OSError = OSError("no address")
@@ -182,11 +185,39 @@ def _connect_tcp(endpoint: Endpoint, seconds: float, console: bool) -> socket.so
     raise step_timed_out(Step.TCP_CONNECT, seconds, origin=origin, console=console)
 
 
-def _open(endpoint: Endpoint, options: ConnectOptions, *, console: bool) -> _Wire:
-    """TCP, then TLS when the endpoint is secure, each under its timeout."""
-    timeouts, origin = options.timeouts, endpoint.origin
-    sock = _connect_tcp(endpoint, timeouts.tcp_connect, console)
+def _open_tunnel(sock: socket.socket, tunnel: TunnelExchange, seconds: float, route: Route) -> None:
+    """Run CONNECT on the proxy connection within one deadline."""
+    deadline = time.monotonic() + seconds
     try:
+        sock.settimeout(seconds)
+        sock.sendall(tunnel.data_to_send())
+        while not tunnel.done:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            sock.settimeout(remaining)
+            tunnel.receive_data(sock.recv(READ_SIZE))
+    except TimeoutError:
+        raise step_timed_out(
+            Step.PROXY_CONNECT, seconds, origin=route.origin, console=route.console
+        ) from None
+    except OSError as exc:
+        raise step_failed(
+            Step.PROXY_CONNECT, exc, origin=route.origin, console=route.console
+        ) from None
+    tunnel.raise_for_outcome()
+
+
+def _open(endpoint: Endpoint, options: ConnectOptions, *, console: bool) -> _Wire:
+    """TCP (to the proxy, then CONNECT, if there is one), then TLS when the endpoint is
+    secure, each under its timeout."""
+    route = route_to(endpoint, options, console=console)
+    timeouts, origin = options.timeouts, route.origin
+    sock = _connect_tcp(route, timeouts.tcp_connect, console)
+    try:
+        tunnel = route.tunnel()
+        if tunnel is not None:
+            _open_tunnel(sock, tunnel, timeouts.proxy_connect, route)
         context = tls_context_for(endpoint.secure, options.ssl_context)
         if context is not None:
             tls = context.wrap_socket(
@@ -487,6 +518,7 @@ def connect(
     max_audio_chunk: int | None = None,
     max_buffered_audio: int = DEFAULT_MAX_BUFFERED_AUDIO,
     max_queued_events: int = DEFAULT_MAX_QUEUED_EVENTS,
+    proxy: str | bool | None = None,
 ) -> Iterator[BlockingSession]:
     """Fetch a token, open the socket, run the handshake; close on the way out.
 
@@ -510,6 +542,7 @@ def connect(
         queue_events=queue_events,
         environment_lookup=environment_lookup,
         config_service_url=config_service_url,
+        proxy=proxy,
     )
     config = resolve_environment(config, options)
     token = first_token(options, retry)

@@ -56,6 +56,7 @@ from ._common import (
     new_client_session,
     new_token_exchange,
     remember_environments,
+    route_to,
     tls_context_for,
     with_known_environments,
 )
@@ -90,15 +91,23 @@ def _within(step: Step, seconds: float, origin: str, console: bool) -> Iterator[
 
 
 async def _open(endpoint: Endpoint, options: ConnectOptions, *, console: bool) -> trio.abc.Stream:
-    timeouts, origin = options.timeouts, endpoint.origin
+    route = route_to(endpoint, options, console=console)
+    timeouts, origin = options.timeouts, route.origin
     with _within(Step.TCP_CONNECT, timeouts.tcp_connect, origin, console):
-        tcp = await trio.open_tcp_stream(endpoint.host, endpoint.port)
-    context = tls_context_for(endpoint.secure, options.ssl_context)
-    if context is None:
-        return tcp
-    # https_compatible: a peer that drops TCP without close_notify is an EOF, not an error.
-    tls = trio.SSLStream(tcp, context, server_hostname=endpoint.host, https_compatible=True)
+        tcp = await trio.open_tcp_stream(route.host, route.port)
     try:
+        tunnel = route.tunnel()
+        if tunnel is not None:
+            with _within(Step.PROXY_CONNECT, timeouts.proxy_connect, origin, console):
+                await tcp.send_all(tunnel.data_to_send())
+                while not tunnel.done:
+                    tunnel.receive_data(bytes(await tcp.receive_some(READ_SIZE)))
+            tunnel.raise_for_outcome()
+        context = tls_context_for(endpoint.secure, options.ssl_context)
+        if context is None:
+            return tcp
+        # https_compatible: a peer that drops TCP without close_notify is an EOF, not an error.
+        tls = trio.SSLStream(tcp, context, server_hostname=endpoint.host, https_compatible=True)
         with _within(Step.TLS, timeouts.tls, origin, console):
             await tls.do_handshake()
     except BaseException:
@@ -430,6 +439,7 @@ async def connect(
     max_audio_chunk: int | None = None,
     max_buffered_audio: int = DEFAULT_MAX_BUFFERED_AUDIO,
     max_queued_events: int = DEFAULT_MAX_QUEUED_EVENTS,
+    proxy: str | bool | None = None,
 ) -> AsyncIterator[TrioSession]:
     """Fetch a token, open the socket, run the handshake; close on the way out.
 
@@ -452,6 +462,7 @@ async def connect(
         queue_events=queue_events,
         environment_lookup=environment_lookup,
         config_service_url=config_service_url,
+        proxy=proxy,
     )
     config = await resolve_environment(config, options)
     token = first_token(options, retry)

@@ -18,6 +18,7 @@ class Step(str, Enum):
 
     TOKEN = "token"
     TCP_CONNECT = "tcp_connect"
+    PROXY_CONNECT = "proxy_connect"
     TLS = "tls"
     UPGRADE = "upgrade"
     HANDSHAKE = "handshake"
@@ -32,6 +33,7 @@ class Step(str, Enum):
 STEP_PHASE: dict[Step, Phase] = {
     Step.TOKEN: Phase.SESSION_TOKEN,
     Step.TCP_CONNECT: Phase.WEBSOCKET_CONNECT,
+    Step.PROXY_CONNECT: Phase.WEBSOCKET_CONNECT,
     Step.TLS: Phase.WEBSOCKET_CONNECT,
     Step.UPGRADE: Phase.WEBSOCKET_CONNECT,
     Step.HANDSHAKE: Phase.WEBSOCKET_HANDSHAKE,
@@ -42,6 +44,7 @@ STEP_PHASE: dict[Step, Phase] = {
 _DESCRIPTION: dict[Step, str] = {
     Step.TOKEN: "fetching the session token",
     Step.TCP_CONNECT: "opening the TCP connection",
+    Step.PROXY_CONNECT: "opening the tunnel through the proxy (HTTP CONNECT)",
     Step.TLS: "the TLS handshake",
     Step.UPGRADE: "the WebSocket upgrade",
     Step.HANDSHAKE: "the session handshake (configure / confirm)",
@@ -61,6 +64,7 @@ class Timeouts:
 
     token: float = 10.0
     tcp_connect: float = 10.0
+    proxy_connect: float = 10.0
     tls: float = 10.0
     upgrade: float = 10.0
     handshake: float = 10.0
@@ -100,7 +104,7 @@ def step_failed(
     detail = str(exc) or type(exc).__name__
     code = (
         ErrorCode.CONNECTION_FAILED
-        if step in (Step.TOKEN, Step.TCP_CONNECT, Step.TLS, Step.UPGRADE)
+        if step in (Step.TOKEN, Step.TCP_CONNECT, Step.PROXY_CONNECT, Step.TLS, Step.UPGRADE)
         else ErrorCode.CONNECTION_CLOSED
     )
     return AvatarError(
