@@ -23,6 +23,7 @@ from avatarwire.core.requests import RequestStatus
 from avatarwire.core.session import ClientSession, SessionState
 
 from ._common import Callbacks, ConnectOptions, session_logger
+from .observer import SessionObserver
 
 
 class SessionBase:
@@ -38,6 +39,8 @@ class SessionBase:
         self._ready = False
         self._closed: SessionClosed | None = None
         self._log = session_logger(None)
+        #: Telemetry's observer of this session (set by ``open_session``), or ``None``.
+        self._observer: SessionObserver | None = None
 
     @property
     def connection_id(self) -> str | None:
@@ -67,13 +70,40 @@ class SessionBase:
         traceparent: str | None,
         tracestate: str | None,
     ) -> str:
+        observer = self._observer
+        if observer is not None and self._core.requests.current is None:
+            return self._queue_observed_audio(observer, audio, end, traceparent, tracestate)
         req_id = self._core.send_audio(audio, end, traceparent=traceparent, tracestate=tracestate)
         if self._log.isEnabledFor(logging.DEBUG):
             self._log.debug("audio: %d bytes, end=%s", len(audio), end, extra={"req_id": req_id})
         return req_id
 
+    def _queue_observed_audio(
+        self,
+        observer: SessionObserver,
+        audio: bytes | bytearray | memoryview,
+        end: bool,
+        traceparent: str | None,
+        tracestate: str | None,
+    ) -> str:
+        """Open a request under telemetry: its span's context goes out as the traceparent
+        unless the application gave one."""
+        trace = observer.request_opening()
+        if traceparent is None and tracestate is None and trace is not None:
+            traceparent, tracestate = trace[0], trace[1] or None
+        req_id = ""
+        try:
+            req_id = self._core.send_audio(
+                audio, end, traceparent=traceparent, tracestate=tracestate
+            )
+        finally:
+            observer.request_opened(req_id)
+        return req_id
+
     def _queue_interrupt(self) -> str:
         req_id = self._core.interrupt()
+        if self._observer is not None:
+            self._observer.interrupted(req_id)
         self._log.info("interrupt", extra={"req_id": req_id})
         return req_id
 
@@ -104,6 +134,8 @@ class SessionBase:
             self._log.debug("request %s", outcome, extra={"req_id": event.req_id})
         elif isinstance(event, ServerError):
             self._log.warning("server error: %s", event.error, extra={"req_id": event.error.req_id})
+        if self._observer is not None:
+            self._observe(self._observer, event)
         self._callbacks.deliver(event)
         if isinstance(event, SessionClosed):
             self._closed = event
@@ -120,6 +152,20 @@ class SessionBase:
                     "queue_events=False if only callbacks take them",
                     len(self._events),
                 )
+
+    def _observe(self, observer: SessionObserver, event: Event) -> None:
+        if isinstance(event, AnimationFrame):
+            observer.frame(event.req_id)
+        elif isinstance(event, SessionReady):
+            observer.ready(event.connection_id)
+        elif isinstance(event, RequestFinished):
+            status = self._core.request(event.req_id)
+            if status is not None:
+                observer.request_finished(status)
+        elif isinstance(event, ServerError):
+            observer.error(event.error)
+        elif isinstance(event, SessionClosed):
+            observer.closed(event.error)
 
     @property
     def _queue_full(self) -> bool:

@@ -35,6 +35,7 @@ from avatarwire.core.steps import Timeouts
 from avatarwire.core.token import TokenExchange
 
 from .masking import fastest_masker
+from .observer import SessionObserver, Telemetry
 
 __all__ = [
     "DEFAULT_MAX_BUFFERED_AUDIO",
@@ -104,6 +105,8 @@ class ConnectOptions:
     #: An ``http://[user:pass@]host:port`` proxy; ``None``: from the environment
     #: (``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``); ``False``: never a proxy.
     proxy: str | bool | None = field(default=None, repr=False)
+    #: Watches each session (spans, metrics): e.g. ``otel.OpenTelemetry()``.
+    telemetry: Telemetry | None = None
 
 
 #: Called before each retry of opening with the attempt that failed (1-based), its
@@ -248,6 +251,11 @@ class Route:
 def route_to(endpoint: Endpoint, options: ConnectOptions, *, console: bool) -> Route:
     """The route to ``endpoint``: the ``proxy`` option, else the proxy environment."""
     return Route(endpoint, proxy_for(endpoint, explicit=options.proxy, environ=os.environ), console)
+
+
+def new_observer(options: ConnectOptions) -> SessionObserver | None:
+    """The observer of one session, when the options ask for telemetry."""
+    return None if options.telemetry is None else options.telemetry.session()
 
 
 def new_token_exchange(config: SessionConfig, options: ConnectOptions) -> TokenExchange:

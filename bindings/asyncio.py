@@ -43,12 +43,14 @@ from ._common import (
     first_token,
     lookup_options,
     new_client_session,
+    new_observer,
     new_token_exchange,
     remember_environments,
     route_to,
     tls_context_for,
     with_known_environments,
 )
+from .observer import SessionObserver, Telemetry, observing
 from .pacer import stream_paced
 from .session import Session
 
@@ -290,15 +292,17 @@ class AsyncSession(AsyncSessionBase):
             await _within(Step.SEND, seconds, origin, self._wire.writable.wait(), False)
 
     async def _start(self, endpoint: Endpoint) -> None:
-        transport = await _open(endpoint, self._wire, self._options, console=False)
+        with observing(self._observer, "connect"):
+            transport = await _open(endpoint, self._wire, self._options, console=False)
         transport.set_write_buffer_limits(high=self._options.max_buffered_audio)
         timeouts, origin = self._options.timeouts, endpoint.origin
         self._write_now()
         try:
-            upgraded = self._until(lambda: self._core.state is not SessionState.CONNECTING)
-            await _within(Step.UPGRADE, timeouts.upgrade, origin, upgraded, False)
-            confirmed = self._until(self._handshake_done)
-            await _within(Step.HANDSHAKE, timeouts.handshake, origin, confirmed, False)
+            with observing(self._observer, "handshake"):
+                upgraded = self._until(lambda: self._core.state is not SessionState.CONNECTING)
+                await _within(Step.UPGRADE, timeouts.upgrade, origin, upgraded, False)
+                confirmed = self._until(self._handshake_done)
+                await _within(Step.HANDSHAKE, timeouts.handshake, origin, confirmed, False)
         except BaseException:
             transport.abort()
             raise
@@ -416,12 +420,15 @@ async def open_session(
     token: str,
     options: ConnectOptions | None = None,
     callbacks: Callbacks | None = None,
+    *,
+    observer: SessionObserver | None = None,
 ) -> AsyncSession:
     """Open the ingress socket with a token and run the handshake; returns a ready session."""
     options = options or ConnectOptions()
     session = AsyncSession(
         new_client_session(config, token, options), options, callbacks or Callbacks()
     )
+    session._observer = observer or new_observer(options)
     await session._start(config.ingress_endpoint)
     return session
 
@@ -448,6 +455,7 @@ async def connect(
     max_buffered_audio: int = DEFAULT_MAX_BUFFERED_AUDIO,
     max_queued_events: int = DEFAULT_MAX_QUEUED_EVENTS,
     proxy: str | bool | None = None,
+    telemetry: Telemetry | None = None,
 ) -> AsyncIterator[AsyncSession]:
     """Fetch a token, open the socket, run the handshake; close on the way out.
 
@@ -470,15 +478,19 @@ async def connect(
         environment_lookup=environment_lookup,
         config_service_url=config_service_url,
         proxy=proxy,
+        telemetry=telemetry,
     )
     config = await resolve_environment(config, options)
     token = first_token(options, retry)
     attempt = 1
     while True:
         callbacks = Callbacks(transport_frames, on_error, on_close)
+        observer = new_observer(options)
         try:
-            token = token or await fetch_token(config, options)
-            session = await open_session(config, token, options, callbacks)
+            if not token:
+                with observing(observer, "token"):
+                    token = await fetch_token(config, options)
+            session = await open_session(config, token, options, callbacks, observer=observer)
             break
         except AvatarError as error:
             delay = delay_before_retry(retry, attempt, error, on_retry)

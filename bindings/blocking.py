@@ -49,12 +49,14 @@ from ._common import (
     first_token,
     lookup_options,
     new_client_session,
+    new_observer,
     new_token_exchange,
     remember_environments,
     route_to,
     tls_context_for,
     with_known_environments,
 )
+from .observer import SessionObserver, Telemetry, observing
 from .session import SyncSession
 
 __all__ = [
@@ -352,11 +354,13 @@ class BlockingSession(SessionBase):
             self._within(Step.SEND, lambda: wire.closed or len(wire.outgoing) <= limit)
 
     def _start(self, endpoint: Endpoint) -> None:
-        self._wire = _open(endpoint, self._options, console=False)
+        with observing(self._observer, "connect"):
+            self._wire = _open(endpoint, self._options, console=False)
         try:
-            self._write_now()
-            self._within(Step.UPGRADE, lambda: self._core.state is not SessionState.CONNECTING)
-            self._within(Step.HANDSHAKE, self._handshake_done)
+            with observing(self._observer, "handshake"):
+                self._write_now()
+                self._within(Step.UPGRADE, lambda: self._core.state is not SessionState.CONNECTING)
+                self._within(Step.HANDSHAKE, self._handshake_done)
         except BaseException:
             self._abort()
             raise
@@ -487,12 +491,15 @@ def open_session(
     token: str,
     options: ConnectOptions | None = None,
     callbacks: Callbacks | None = None,
+    *,
+    observer: SessionObserver | None = None,
 ) -> BlockingSession:
     """Open the ingress socket with a token and run the handshake; returns a ready session."""
     options = options or ConnectOptions()
     session = BlockingSession(
         new_client_session(config, token, options), options, callbacks or Callbacks()
     )
+    session._observer = observer or new_observer(options)
     session._start(config.ingress_endpoint)
     return session
 
@@ -519,6 +526,7 @@ def connect(
     max_buffered_audio: int = DEFAULT_MAX_BUFFERED_AUDIO,
     max_queued_events: int = DEFAULT_MAX_QUEUED_EVENTS,
     proxy: str | bool | None = None,
+    telemetry: Telemetry | None = None,
 ) -> Iterator[BlockingSession]:
     """Fetch a token, open the socket, run the handshake; close on the way out.
 
@@ -543,15 +551,19 @@ def connect(
         environment_lookup=environment_lookup,
         config_service_url=config_service_url,
         proxy=proxy,
+        telemetry=telemetry,
     )
     config = resolve_environment(config, options)
     token = first_token(options, retry)
     attempt = 1
     while True:
         callbacks = Callbacks(transport_frames, on_error, on_close)
+        observer = new_observer(options)
         try:
-            token = token or fetch_token(config, options)
-            session = open_session(config, token, options, callbacks)
+            if not token:
+                with observing(observer, "token"):
+                    token = fetch_token(config, options)
+            session = open_session(config, token, options, callbacks, observer=observer)
             break
         except AvatarError as error:
             delay = delay_before_retry(retry, attempt, error, on_retry)

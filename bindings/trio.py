@@ -54,12 +54,14 @@ from ._common import (
     first_token,
     lookup_options,
     new_client_session,
+    new_observer,
     new_token_exchange,
     remember_environments,
     route_to,
     tls_context_for,
     with_known_environments,
 )
+from .observer import SessionObserver, Telemetry, observing
 from .session import Session
 
 __all__ = [
@@ -383,6 +385,7 @@ async def open_session(
     callbacks: Callbacks | None = None,
     *,
     nursery: trio.Nursery,
+    observer: SessionObserver | None = None,
 ) -> TrioSession:
     """Open the ingress socket with a token and run the handshake; returns a ready session.
 
@@ -390,9 +393,13 @@ async def open_session(
     """
     options = options or ConnectOptions()
     core = new_client_session(config, token, options)
-    stream = await _open(config.ingress_endpoint, options, console=False)
+    observer = observer or new_observer(options)
+    with observing(observer, "connect"):
+        stream = await _open(config.ingress_endpoint, options, console=False)
     session = TrioSession(core, stream, options, callbacks or Callbacks())
-    await session._start(nursery)
+    session._observer = observer
+    with observing(observer, "handshake"):
+        await session._start(nursery)
     return session
 
 
@@ -407,9 +414,14 @@ async def _open_with_retry(
 ) -> TrioSession:
     attempt = 1
     while True:
+        observer = new_observer(options)
         try:
-            token = token or await fetch_token(config, options)
-            return await open_session(config, token, options, new_callbacks(), nursery=nursery)
+            if not token:
+                with observing(observer, "token"):
+                    token = await fetch_token(config, options)
+            return await open_session(
+                config, token, options, new_callbacks(), nursery=nursery, observer=observer
+            )
         except AvatarError as error:
             delay = delay_before_retry(retry, attempt, error, on_retry)
             if delay is None:
@@ -440,6 +452,7 @@ async def connect(
     max_buffered_audio: int = DEFAULT_MAX_BUFFERED_AUDIO,
     max_queued_events: int = DEFAULT_MAX_QUEUED_EVENTS,
     proxy: str | bool | None = None,
+    telemetry: Telemetry | None = None,
 ) -> AsyncIterator[TrioSession]:
     """Fetch a token, open the socket, run the handshake; close on the way out.
 
@@ -463,6 +476,7 @@ async def connect(
         environment_lookup=environment_lookup,
         config_service_url=config_service_url,
         proxy=proxy,
+        telemetry=telemetry,
     )
     config = await resolve_environment(config, options)
     token = first_token(options, retry)

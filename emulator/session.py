@@ -212,6 +212,7 @@ class IngressSession:
             self._runtime_error("pcm audio must hold whole 16-bit samples", event.req_id)
         if self._publisher is not None:
             record = self._publisher.request(event.req_id)
+            record.traceparent = record.traceparent or event.traceparent
             record.add_audio(event.audio, self._bytes_per_second)
 
     def _runtime_error(self, text: str, req_id: str = "") -> None:

@@ -21,6 +21,8 @@ class PublishedRequest:
     keyframes: int = 0
     completed: bool = False
     interrupted: bool = False
+    #: The W3C trace context of the request's first message ("" when none was sent).
+    traceparent: str = ""
     _digest: Any = field(default_factory=hashlib.sha256, repr=False)
 
     def add_audio(self, audio: bytes, bytes_per_second: float) -> None:
@@ -39,6 +41,7 @@ class PublishedRequest:
             "keyframes": self.keyframes,
             "completed": self.completed,
             "interrupted": self.interrupted,
+            "traceparent": self.traceparent,
         }
 
 

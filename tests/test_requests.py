@@ -70,3 +70,17 @@ def test_finishing_an_unknown_or_finished_request_reports_nothing() -> None:
     assert ledger.finish("nope", interrupted=False) is None
     assert ledger.finish("a", interrupted=False) is status
     assert ledger.finish("a", interrupted=False) is None
+
+
+def test_current_is_the_open_request_until_end_or_interrupt() -> None:
+    ids = iter(["a", "b", "c"])
+    ledger = RequestLedger(lambda: next(ids), bytes_per_second=32000)
+    assert ledger.current is None
+    first = ledger.open_or_start()
+    assert ledger.current is first
+    ledger.record_sent(first, 2, end=True)
+    assert ledger.current is None
+    second = ledger.open_or_start()
+    assert ledger.current is second and second.req_id == "b"
+    ledger.interrupt_target()
+    assert ledger.current is None and ledger.latest is second
