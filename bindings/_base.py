@@ -23,6 +23,7 @@ from avatarwire.core.requests import RequestStatus
 from avatarwire.core.session import ClientSession, SessionState
 
 from ._common import Callbacks, ConnectOptions, session_logger
+from .encoding import AudioEncoder, EncodedStream
 from .observer import SessionObserver
 
 
@@ -41,6 +42,8 @@ class SessionBase:
         self._log = session_logger(None)
         #: Telemetry's observer of this session (set by ``open_session``), or ``None``.
         self._observer: SessionObserver | None = None
+        #: The current request's encoded stream, when the options name an encoder.
+        self._encoded: EncodedStream | None = None
 
     @property
     def connection_id(self) -> str | None:
@@ -64,6 +67,58 @@ class SessionBase:
     # --- what the application says, queued in the core and logged ---------------------
 
     def _queue_audio(
+        self,
+        audio: bytes | bytearray | memoryview,
+        end: bool,
+        traceparent: str | None,
+        tracestate: str | None,
+    ) -> str:
+        if self._options.encoder is not None:
+            return self._queue_encoded_audio(
+                self._options.encoder, audio, end, traceparent, tracestate
+            )
+        return self._queue_payload(audio, end, traceparent, tracestate)
+
+    def _queue_encoded_audio(
+        self,
+        encoder: AudioEncoder,
+        audio: bytes | bytearray | memoryview,
+        end: bool,
+        traceparent: str | None,
+        tracestate: str | None,
+    ) -> str:
+        """PCM through the request's encoded stream: opened with the request's first audio
+        (its headers go out at once), finished at ``end``, dropped by an interrupt."""
+        if not isinstance(audio, (bytes, bytearray, memoryview)) or not (audio or end):
+            return self._queue_payload(audio, end, traceparent, tracestate)  # the core says why
+        current = self._core.requests.current
+        stream = self._encoded
+        if stream is None or current is None:
+            self._drop_encoded()
+            stream = self._encoded = encoder.new_stream(self._core.config)
+        try:
+            payload = stream.encode(bytes(audio))
+            if end:
+                payload += stream.finish()
+        except BaseException:
+            self._drop_encoded()
+            raise
+        if end:
+            self._encoded = None
+        if not payload and not end and current is not None:
+            return current.req_id  # the encoder holds it until a page is complete
+        try:
+            return self._queue_payload(payload, end, traceparent, tracestate)
+        except BaseException:
+            self._drop_encoded()
+            raise
+
+    def _drop_encoded(self) -> None:
+        stream, self._encoded = self._encoded, None
+        if stream is not None:
+            stream.close()
+
+    def _queue_payload(
         self,
         audio: bytes | bytearray | memoryview,
         end: bool,
@@ -102,6 +157,7 @@ class SessionBase:
 
     def _queue_interrupt(self) -> str:
         req_id = self._core.interrupt()
+        self._drop_encoded()
         if self._observer is not None:
             self._observer.interrupted(req_id)
         self._log.info("interrupt", extra={"req_id": req_id})
@@ -138,6 +194,7 @@ class SessionBase:
             self._observe(self._observer, event)
         self._callbacks.deliver(event)
         if isinstance(event, SessionClosed):
+            self._drop_encoded()
             self._closed = event
             if event.error is not None:
                 self._log.info("session closed: %s", event.error)

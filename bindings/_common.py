@@ -34,6 +34,7 @@ from avatarwire.core.session import (
 from avatarwire.core.steps import Timeouts
 from avatarwire.core.token import TokenExchange
 
+from .encoding import AudioEncoder
 from .masking import fastest_masker
 from .observer import SessionObserver, Telemetry
 
@@ -107,6 +108,9 @@ class ConnectOptions:
     proxy: str | bool | None = field(default=None, repr=False)
     #: Watches each session (spans, metrics): e.g. ``otel.OpenTelemetry()``.
     telemetry: Telemetry | None = None
+    #: Encodes the PCM the application sends, one stream per request: e.g.
+    #: ``opus.OpusEncoder(input_rate=24000)`` with ``audio_format=OGG_OPUS``.
+    encoder: AudioEncoder | None = None
 
 
 #: Called before each retry of opening with the attempt that failed (1-based), its
@@ -269,6 +273,8 @@ def new_token_exchange(config: SessionConfig, options: ConnectOptions) -> TokenE
 
 def new_client_session(config: SessionConfig, token: str, options: ConnectOptions) -> ClientSession:
     """The ingress core for one connection, with the options' limits."""
+    if options.encoder is not None:
+        options.encoder.check(config)
     if config.use_query_auth:
         logger.warning(
             "query auth puts the session token in the upgrade URL, where servers and "

@@ -56,6 +56,7 @@ from ._common import (
     tls_context_for,
     with_known_environments,
 )
+from .encoding import AudioEncoder
 from .observer import SessionObserver, Telemetry, observing
 from .session import SyncSession
 
@@ -527,6 +528,7 @@ def connect(
     max_queued_events: int = DEFAULT_MAX_QUEUED_EVENTS,
     proxy: str | bool | None = None,
     telemetry: Telemetry | None = None,
+    encoder: AudioEncoder | None = None,
 ) -> Iterator[BlockingSession]:
     """Fetch a token, open the socket, run the handshake; close on the way out.
 
@@ -552,6 +554,7 @@ def connect(
         config_service_url=config_service_url,
         proxy=proxy,
         telemetry=telemetry,
+        encoder=encoder,
     )
     config = resolve_environment(config, options)
     token = first_token(options, retry)

@@ -61,6 +61,7 @@ from ._common import (
     tls_context_for,
     with_known_environments,
 )
+from .encoding import AudioEncoder
 from .observer import SessionObserver, Telemetry, observing
 from .session import Session
 
@@ -453,6 +454,7 @@ async def connect(
     max_queued_events: int = DEFAULT_MAX_QUEUED_EVENTS,
     proxy: str | bool | None = None,
     telemetry: Telemetry | None = None,
+    encoder: AudioEncoder | None = None,
 ) -> AsyncIterator[TrioSession]:
     """Fetch a token, open the socket, run the handshake; close on the way out.
 
@@ -477,6 +479,7 @@ async def connect(
         config_service_url=config_service_url,
         proxy=proxy,
         telemetry=telemetry,
+        encoder=encoder,
     )
     config = await resolve_environment(config, options)
     token = first_token(options, retry)

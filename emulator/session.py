@@ -140,6 +140,9 @@ class IngressSession:
                 uid=None,
                 token_present=bool(livekit.api_token or livekit.api_secret),
             )
+        if self._publisher is not None:
+            self._publisher.audio_format = "pcm_s16le" if pcm else "ogg_opus"
+            self._publisher.bitrate = 0 if pcm else outcome.bitrate
         self._link.core.confirm_session(self.connection_id, self._capabilities)
         if first_of(self._faults, FaultKind.STALL_CONFIGURE) is not None:
             self._stalled = True

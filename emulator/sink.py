@@ -10,6 +10,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from .opus_probe import decoded_ogg_opus_seconds
+
 
 @dataclass(slots=True)
 class PublishedRequest:
@@ -23,11 +25,16 @@ class PublishedRequest:
     interrupted: bool = False
     #: The W3C trace context of the request's first message ("" when none was sent).
     traceparent: str = ""
+    audio_format: str = "pcm_s16le"
+    bitrate: int = 0
     _digest: Any = field(default_factory=hashlib.sha256, repr=False)
+    _encoded: bytearray = field(default_factory=bytearray, repr=False)
 
     def add_audio(self, audio: bytes, bytes_per_second: float) -> None:
-        """Count and hash audio as it is published."""
+        """Count and hash audio as it is published (Ogg Opus kept to decode)."""
         self._digest.update(audio)
+        if self.audio_format == "ogg_opus":
+            self._encoded += audio
         self.audio_bytes += len(audio)
         self.audio_seconds = self.audio_bytes / bytes_per_second if bytes_per_second else 0.0
 
@@ -42,7 +49,18 @@ class PublishedRequest:
             "completed": self.completed,
             "interrupted": self.interrupted,
             "traceparent": self.traceparent,
+            "audio_format": self.audio_format,
+            "bitrate": self.bitrate,
+            "decoded_seconds": self.decoded_seconds(),
         }
+
+    def decoded_seconds(self) -> float | None:
+        """Seconds of audio the request holds: PCM counted, Ogg Opus decoded (``None``
+        without PyAV, or when the stream does not decode)."""
+        if self.audio_format != "ogg_opus":
+            return round(self.audio_seconds, 6)
+        seconds = decoded_ogg_opus_seconds(bytes(self._encoded))
+        return None if seconds is None else round(seconds, 6)
 
 
 @dataclass(slots=True)
@@ -56,12 +74,16 @@ class Publisher:
     requests: dict[str, PublishedRequest] = field(default_factory=dict)
     interrupts: int = 0
     closed: bool = False
+    audio_format: str = "pcm_s16le"
+    bitrate: int = 0
 
     def request(self, req_id: str) -> PublishedRequest:
         """The record of ``req_id``, created on first use."""
         record = self.requests.get(req_id)
         if record is None:
-            record = self.requests[req_id] = PublishedRequest(req_id)
+            record = self.requests[req_id] = PublishedRequest(
+                req_id, audio_format=self.audio_format, bitrate=self.bitrate
+            )
         return record
 
     def as_dict(self) -> dict[str, object]:
