@@ -501,3 +501,55 @@ def test_an_unknown_avatar_fails_start_as_the_refused_upgrade_it_is() -> None:
             assert recorder.closes == 1
 
     asyncio.run(asyncio.wait_for(scenario(), 20))
+
+
+# --- the retired SDK's surface ---------------------------------------------------------------
+
+#: Everything ``avatarkit`` 0.1.7 exports.
+AVATARKIT_NAMES = (
+    "AvatarSession",
+    "SessionTokenError",
+    "AvatarSDKError",
+    "AvatarSDKErrorCode",
+    "new_avatar_session",
+    "AudioFormat",
+    "OggOpusEncoderConfig",
+    "SessionConfig",
+    "SessionConfigBuilder",
+    "LiveKitEgressConfig",
+    "AgoraEgressConfig",
+    "generate_log_id",
+)
+
+
+def test_every_avatarkit_name_is_importable_from_both_modules() -> None:
+    import avatarwire.bindings.compat as bindings_compat
+    from avatarwire import compat
+
+    for name in AVATARKIT_NAMES:
+        assert getattr(compat, name) is getattr(bindings_compat, name)
+
+
+def test_the_session_config_builder_builds_what_new_avatar_session_takes() -> None:
+    from avatarwire.compat import OggOpusEncoderConfig, SessionConfigBuilder
+
+    config = (
+        SessionConfigBuilder()
+        .with_avatar_id("v")
+        .with_api_key("key-0123")
+        .with_app_id("a")
+        .with_sample_rate(24000)
+        .with_audio_format("pcm_s16le")
+        .with_agora_egress(AgoraEgressConfig("room"))
+        .with_on_close(print)
+        .build()
+    )
+    assert (config.avatar_id, config.sample_rate, config.on_close) == ("v", 24000, print)
+    assert config.audio_format is AudioFormat.PCM_S16LE
+    assert AvatarSession(config).config is config
+    with pytest.raises(AttributeError, match="with_avatar"):
+        SessionConfigBuilder().with_avatar("v")
+    encoded = SessionConfigBuilder().with_avatar_id("v").with_api_key("key-0123")
+    with pytest.raises(ConfigError, match="ogg_opus_encoder"):
+        AvatarSession(encoded.with_app_id("a").with_ogg_opus_encoder().build())
+    assert OggOpusEncoderConfig().frame_duration_ms == 20
