@@ -13,7 +13,12 @@ from typing import Any, TypeVar
 
 from avatarwire.core.errors import AvatarError, ErrorCode, LocalProtocolError, Phase
 
-from ._official_codes import contract_close_code, official_code, official_retryable
+from ._official_codes import (
+    contract_close_code,
+    official_code,
+    official_retryable,
+    official_server_code,
+)
 
 __all__ = [
     "AvatarSDKError",
@@ -163,7 +168,7 @@ def to_sdk_error(error: AvatarError, kind: type[E]) -> E:
         code=official_code(error),
         phase=error.phase,
         http_status=error.http_status,
-        server_code=error.server_code,
+        server_code=official_server_code(error),
         server_title=error.server_title,
         server_detail=error.server_detail,
         connection_id=error.connection_id,

@@ -112,3 +112,11 @@ def official_retryable(code: ErrorCode | str, close_code: int | None) -> bool:
     if close_code in RETRYABLE_CLOSE_CODES:
         return True
     return not 4000 <= close_code < 4500
+
+
+def official_server_code(error: AvatarError) -> str | None:
+    """The server code as the official SDK gives it: always the decimal code of a
+    ``ServerError`` (``"0"`` when unset), else the console's code text."""
+    if error.server_code is not None:
+        return str(error.server_code)
+    return "0" if _from_server_message(error) else None

@@ -540,18 +540,7 @@ async def test_a_dropped_connection_is_connection_closed_and_retryable(client: s
         _check(error, Refusal("drop", "connectionClosed", True), sdk)
 
 
-#: Known disagreement, left to the facade's owners: for a ServerError with code 0 the
-#: official SDK's server_code is "0" (it always says str(code)); avatarwire.compat says None.
-CODE_ZERO_SERVER_CODE = pytest.mark.xfail(
-    reason="avatarwire.compat reports server_code None for ServerError code 0, "
-    "the official SDK '0'",
-    strict=False,
-)
-
-
-@pytest.mark.parametrize(
-    "client", ["spatialreal", pytest.param("avatarwire.compat", marks=CODE_ZERO_SERVER_CODE)]
-)
+@pytest.mark.parametrize("client", ["spatialreal", "avatarwire.compat"])
 @run_async
 async def test_the_idle_timeout_is_a_server_error_then_a_normal_close(client: str) -> None:
     sdk = CLIENTS[client]
