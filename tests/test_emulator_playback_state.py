@@ -159,11 +159,12 @@ async def test_a_foreign_req_id_gets_the_true_current_state_echoing_it() -> None
         client = await Client.open(emu, **AGORA)
         client.pause("never-sent")  # nothing played yet
         assert await client.next_state() == State("never-sent", ENDED, 0)
-        client.audio("a", TENTH * 4, end=True)
+        client.audio("a", TENTH * 4)  # no end yet: "a" plays until it comes, however slow
         assert await client.next_state() == State("a", PLAYING, 0)
         client.pause("old")
         reply = await client.next_state()
         assert (reply.req_id, reply.state) == ("old", PLAYING)  # "a" was not paused
+        client.audio("a", b"", end=True)
         ended = await client.next_state()
         assert ended == State("a", ENDED, 400)
 
@@ -172,12 +173,13 @@ async def test_a_foreign_req_id_gets_the_true_current_state_echoing_it() -> None
 async def test_resume_when_not_paused_replies_playing_with_the_position() -> None:
     async with Emulator() as emu:
         client = await Client.open(emu, **AGORA)
-        client.audio("a", TENTH * 3, end=True)
+        client.audio("a", TENTH * 3)
         assert await client.next_state() == State("a", PLAYING, 0)
         client.resume("a")
         reply = await client.next_state()
         assert (reply.req_id, reply.state) == ("a", PLAYING) and 0 <= reply.played_ms <= 300
-        assert (await client.next_state()).state == ENDED
+        client.audio("a", b"", end=True)
+        assert await client.next_state() == State("a", ENDED, 300)
 
 
 @run_async
@@ -204,11 +206,12 @@ async def test_interrupt_ends_the_request_with_reason_explicit() -> None:
 async def test_a_request_interrupted_while_queued_never_plays() -> None:
     async with Emulator() as emu:
         client = await Client.open(emu, **AGORA)
-        client.audio("a", TENTH * 2, end=True)
+        client.audio("a", TENTH * 2)  # "a" holds the playout until its end comes
         client.audio("b", TENTH * 2, end=True)
         assert await client.next_state() == State("a", PLAYING, 0)
         client.interrupt("b")
         assert await client.next_state() == State("b", INTERRUPTED, 0, "explicit")
+        client.audio("a", b"", end=True)
         assert await client.next_state() == State("a", ENDED, 200)
         assert await client.quiet_for(0.3) == []
         assert {req_id for req_id, _ in client.frames} == {"a"}
