@@ -467,7 +467,7 @@ class Conversation:
         if current is not None:
             current.last_audio_at = max(current.last_audio_at, now)
         target = self._latest_sent()
-        if target is not None and self._link is Link.READY:
+        if target is not None and self._link is Link.READY and self.can_pause:
             self._outputs.append(Resume(target.req_id or ""))
 
     def finish(self, now: float) -> None:
