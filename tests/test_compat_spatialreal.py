@@ -650,3 +650,17 @@ def test_a_raising_callback_is_logged_and_the_session_goes_on(
     with caplog.at_level(logging.ERROR, logger="avatarwire"):
         with_emulator(scenario)()
     assert caplog.text.count("bug in the application") >= 5
+
+
+def test_a_one_byte_chunk_is_accepted_as_a_tts_byte_stream_splits_samples() -> None:
+    async def scenario(emu: Emulator) -> None:
+        recorder = Recorder()
+        session = await started(emu, recorder)
+        req_id = await session.send_audio(b"\x03")
+        assert await session.send_audio(b"\x00" + PCM_200MS[:-1]) == req_id
+        assert await session.send_audio(b"\x00", end=True) == req_id
+        await recorder.until(lambda: any(signal.end for signal in recorder.signals))
+        await session.close()
+        assert recorder.errors == [] and {s.req_id for s in recorder.signals} == {req_id}
+
+    with_emulator(scenario)()
