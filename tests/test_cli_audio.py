@@ -382,3 +382,12 @@ def test_query_auth_reaches_the_service(tmp_path: Path) -> None:
     summary = speak_summary("--query-auth")
 
     assert summary["requests"][0]["outcome"] == "completed"
+
+
+def test_a_wrong_api_key_reads_session_token_invalid() -> None:
+    with EmulatorThread(realtime=False) as emu:
+        result = run_cli("speak", "--fast", env=service_env(emu, AVATARKIT_API_KEY="sk-wrong-1"))
+
+    assert result.returncode == 1
+    assert "error: [sessionTokenInvalid]" in result.stderr
+    assert "sk-wrong-1" not in result.stdout + result.stderr
