@@ -247,6 +247,14 @@ class ClientSession:
         while (span := frame_at(buffer, position)) is not None:
             header, length = span
             if length > self._max_message_size:
+                # wsproto judges the frame first (a data frame inside a fragmented
+                # message is its error, not ours); it needs one payload byte to do so.
+                first_byte = position + header + 1
+                if first_byte > len(buffer):
+                    break
+                self._through_wsproto(bytes(buffer[position:first_byte]))
+                if self._closed_reported:
+                    return
                 limit = self._max_message_size
                 self._violation(
                     f"the server sent a message over {limit} bytes", CLOSE_MESSAGE_TOO_BIG

@@ -184,3 +184,18 @@ def test_the_fast_path_gives_the_same_events_as_wsproto(
             )
         )
     assert outcomes[0] == outcomes[1]
+
+
+def test_a_new_message_inside_a_fragmented_one_is_refused_before_its_size() -> None:
+    """An empty non-final frame, then an oversize new message: both paths say why the
+    same way (wsproto's fragmentation rule), whatever the size of the second message."""
+    stream = encode_stream([("raw", [(0x02, b"")]), ("huge", 1001)])
+    outcomes = []
+    for fast in (True, False):
+        client = ready_client(fast)
+        client.receive_data(stream)
+        outcomes.append(([describe(e) for e in client.events()], client.state))
+    assert outcomes[0] == outcomes[1]
+    closed = outcomes[0][0][-1]
+    assert isinstance(closed, tuple) and closed[0] == "closed"
+    assert "CONTINUATION" in str(closed[3])
