@@ -139,6 +139,7 @@ class IngressSession:
                 publisher_id=livekit.publisher_id,
                 uid=None,
                 token_present=bool(livekit.api_token or livekit.api_secret),
+                token=livekit.api_token,
             )
         if self._publisher is not None:
             self._publisher.audio_format = "pcm_s16le" if pcm else "ogg_opus"

@@ -1,12 +1,16 @@
 """What egress sessions would have published, per Agora channel / LiveKit room.
 
-Tokens are never stored: only whether one was given. Tests and the CLI read the
+Tokens are never stored: only whether one was given and, for a LiveKit token, its
+claims (identity, room, grants, lifetime; the signature is dropped). Tests and the CLI read the
 record back with :meth:`EgressSink.report` (in process) or ``GET /emulator/egress``.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +75,7 @@ class Publisher:
     publisher_id: str
     uid: int | None
     token_present: bool
+    token_claims: dict[str, Any] | None = None
     requests: dict[str, PublishedRequest] = field(default_factory=dict)
     interrupts: int = 0
     closed: bool = False
@@ -93,10 +98,28 @@ class Publisher:
             "publisher_id": self.publisher_id,
             "uid": self.uid,
             "token_present": self.token_present,
+            "token_claims": self.token_claims,
             "interrupts": self.interrupts,
             "closed": self.closed,
             "requests": [record.as_dict() for record in self.requests.values()],
         }
+
+
+def jwt_claims(token: str) -> dict[str, Any] | None:
+    """The claims of a JWT as sent (not verified: the emulator has no LiveKit secret),
+    without ``iss``, which names the API key."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
+        claims = json.loads(payload)
+    except (binascii.Error, ValueError):
+        return None
+    if not isinstance(claims, dict):
+        return None
+    claims.pop("iss", None)
+    return claims
 
 
 class EgressSink:
@@ -118,9 +141,10 @@ class EgressSink:
         publisher_id: str,
         uid: int | None,
         token_present: bool,
+        token: str = "",
     ) -> Publisher:
         """Start recording one session's publishing into channel / room ``place``."""
-        publisher = Publisher(connection_id, publisher_id, uid, token_present)
+        publisher = Publisher(connection_id, publisher_id, uid, token_present, jwt_claims(token))
         self._places[kind].setdefault(place, []).append(publisher)
         return publisher
 
