@@ -87,6 +87,11 @@ MAX_CLOSE_REASON_BYTES = 123
 DEFAULT_MAX_MESSAGE_SIZE = 4 * 1024 * 1024
 DEFAULT_MAX_AUDIO_CHUNK = 64 * 1024
 DEFAULT_MAX_REJECTION_BODY = 64 * 1024
+#: The longest upgrade response head taken (h11 itself refuses heads over 16 KiB).
+MAX_RESPONSE_HEAD = 64 * 1024
+
+#: The blank line that ends an HTTP head, as h11 finds it (bare LF line ends too).
+_HEAD_END = re.compile(rb"\n\r?\n")
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
@@ -158,6 +163,7 @@ class ClientSession:
         self._incoming_size = 0
         self._rejection: RejectConnection | None = None
         self._rejection_body = bytearray()
+        self._response_head = bytearray()
         self._mask_keys = MaskKeys(entropy)
         self._masker = masker
         self._fast_path = frame_fast_path
@@ -220,13 +226,40 @@ class ClientSession:
         """Feed bytes read from the socket; ``b""`` means the peer closed the connection."""
         if self._state is SessionState.CLOSED:
             return
-        if data and self._fast_path and self._state is not SessionState.CONNECTING:
+        if self._state is SessionState.CONNECTING and self._rejection is None:
+            self._receive_response_head(data)
+        elif data and self._fast_path and self._state is not SessionState.CONNECTING:
             self._receive_frames(data)
         elif data or self._state is SessionState.CONNECTING:
-            # Before the upgrade, EOF may end a rejection body: wsproto must see it.
+            # EOF may end a rejection body: wsproto must see it.
             self._through_wsproto(bytes(data) if data else None)
         if not data and not self._closed_reported:
             self._lost()
+
+    def _receive_response_head(self, data: bytes) -> None:
+        """Give wsproto the upgrade response up to the end of its head, and no further:
+        frames the server sent right after the 101 (a ping, the confirmation), whole
+        or cut anywhere, go to the frame reader, which then sees every byte of them."""
+        head = self._response_head
+        head += data
+        while self._state is SessionState.CONNECTING and self._rejection is None and head:
+            found = _HEAD_END.search(head)
+            if found is None:
+                if len(head) > MAX_RESPONSE_HEAD:
+                    self._violation(
+                        f"the upgrade response head is over {MAX_RESPONSE_HEAD} bytes",
+                        CLOSE_PROTOCOL_ERROR,
+                    )
+                return  # EOF inside the head is a failed connection: see _lost
+            end = found.end()
+            self._through_wsproto(bytes(head[:end]))
+            del head[:end]
+            if self._closed_reported:
+                return
+        rest = bytes(head)
+        head.clear()
+        if rest:
+            self.receive_data(rest)
 
     def _through_wsproto(self, data: bytes | None) -> None:
         try:
