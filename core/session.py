@@ -8,6 +8,7 @@ write with :meth:`~ClientSession.data_to_send`, and reports what happened with
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 from collections.abc import Callable
@@ -112,6 +113,14 @@ def _bytes_per_second(config: SessionConfig) -> int | None:
     return None
 
 
+def _before_ready(error: AvatarError) -> AvatarError:
+    """A connection that ends before the session is ready failed to connect, unless the
+    server said why (a close code of its own contract)."""
+    if error.code is ErrorCode.CONNECTION_CLOSED:
+        error.code = ErrorCode.CONNECTION_FAILED
+    return error
+
+
 class ClientSession:
     """One ingress session, client side, as a pure state machine."""
 
@@ -158,6 +167,7 @@ class ClientSession:
         self._events: list[Event] = []
         self._state = SessionState.CONNECTING
         self._closed_reported = False
+        self._closed: SessionClosed | None = None
         self._local_close = False
         self._incoming: list[bytes] = []
         self._incoming_size = 0
@@ -184,12 +194,30 @@ class ClientSession:
         self._state = TRANSITIONS[(self._state, trigger)]
 
     def _require(self, call: str) -> None:
-        if call not in ALLOWED_CALLS[self._state]:
-            raise LocalProtocolError(
-                f"{call}() is not allowed while the session is {self._state.name}",
-                phase=Phase.WEBSOCKET_SEND,
-                connection_id=self.connection_id,
-            )
+        if call in ALLOWED_CALLS[self._state]:
+            return
+        if self._state is SessionState.CLOSED and not self._local_close:
+            raise self._ended_by_peer()
+        raise LocalProtocolError(
+            f"{call}() is not allowed while the session is {self._state.name}",
+            phase=Phase.WEBSOCKET_SEND,
+            connection_id=self.connection_id,
+        )
+
+    def _ended_by_peer(self) -> AvatarError:
+        """What a call on a session the network or the server ended raises: that
+        session's own error (its code, close code and retry advice), raised afresh."""
+        closed = self._closed
+        if closed is not None and closed.error is not None:
+            return copy.copy(closed.error)
+        code = closed.code if closed is not None else None
+        return AvatarError(
+            f"the server closed the session (close code {code}); open a new session",
+            code=ErrorCode.CONNECTION_CLOSED,
+            phase=Phase.WEBSOCKET_SEND,
+            connection_id=self.connection_id,
+            close_code=code,
+        )
 
     def __repr__(self) -> str:
         return (
@@ -621,12 +649,15 @@ class ClientSession:
         if self._local_close:
             error = None
         elif self._state is SessionState.CONFIGURING:
-            error = error_from_close(event.code, event.reason or "", phase=phase) or AvatarError(
-                "the server closed the connection before confirming the session",
-                code=ErrorCode.CONNECTION_CLOSED,
-                phase=phase,
-                close_code=event.code,
-                close_reason=event.reason or None,
+            error = _before_ready(
+                error_from_close(event.code, event.reason or "", phase=phase)
+                or AvatarError(
+                    "the server closed the connection before confirming the session",
+                    code=ErrorCode.CONNECTION_FAILED,
+                    phase=phase,
+                    close_code=event.code,
+                    close_reason=event.reason or None,
+                )
             )
         else:
             error = error_from_close(
@@ -641,6 +672,12 @@ class ClientSession:
         if self._state is SessionState.CONNECTING:
             error = AvatarError(
                 "the connection closed before the upgrade response",
+                code=ErrorCode.CONNECTION_FAILED,
+                phase=phase,
+            )
+        elif self._state is SessionState.CONFIGURING:
+            error = AvatarError(
+                "the connection was dropped before the session was confirmed",
                 code=ErrorCode.CONNECTION_FAILED,
                 phase=phase,
             )
@@ -672,7 +709,8 @@ class ClientSession:
         reason = mask_text(reason, self._secrets)
         for req_id in self.requests.unfinished():
             self._finish(req_id, interrupted=True)
-        self._events.append(SessionClosed(code, reason, error))
+        self._closed = SessionClosed(code, reason, error)
+        self._events.append(self._closed)
 
     def request(self, req_id: str) -> RequestStatus | None:
         """The bookkeeping of a recent request (audio sent, frames, finished)."""

@@ -8,7 +8,13 @@ import pytest
 from scripted_peer import ScriptedPeer, animation, confirm, pump, server_error
 
 from avatarwire.core.config import AgoraEgress, AudioFormat, SessionConfig
-from avatarwire.core.errors import ErrorCode, LocalProtocolError, Phase, RemoteProtocolError
+from avatarwire.core.errors import (
+    AvatarError,
+    ErrorCode,
+    LocalProtocolError,
+    Phase,
+    RemoteProtocolError,
+)
 from avatarwire.core.events import (
     AnimationFrame,
     PlaybackState,
@@ -469,8 +475,10 @@ def test_eof_mid_session_is_connection_closed() -> None:
     (closed,) = client.events()
     assert isinstance(closed, SessionClosed)
     assert closed.error is not None and closed.error.code is ErrorCode.CONNECTION_CLOSED
-    with pytest.raises(LocalProtocolError, match="CLOSED"):
+    with pytest.raises(AvatarError) as caught:  # the session's own error, not a usage error
         client.send_audio(b"\x00\x00")
+    assert not isinstance(caught.value, LocalProtocolError)
+    assert caught.value.code is ErrorCode.CONNECTION_CLOSED and caught.value.retryable
 
 
 def test_local_close_waits_for_the_reply_and_reports_once() -> None:
