@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 
 from avatarwire.core.errors import AvatarError
 from avatarwire.core.events import (
@@ -270,25 +270,55 @@ class AsyncSessionBase(SessionBase):
         """The next event; after the session closed, its ``SessionClosed`` again."""
         raise NotImplementedError
 
-    def __aiter__(self) -> AsyncIterator[Event]:
-        return self._iterate()
+    def __aiter__(self) -> EventIterator:
+        return EventIterator(self.next_event)
 
-    async def _iterate(self) -> AsyncIterator[Event]:
-        while True:
-            event = await self.next_event()
-            yield event
-            if isinstance(event, SessionClosed):
-                return
-
-    async def frames(self, req_id: str) -> AsyncIterator[AnimationFrame]:
+    def frames(self, req_id: str) -> FrameIterator:
         """The animation frames of request ``req_id``, ending when it finishes.
 
         Takes events off the queue; those of other requests are skipped. Raises the
         session's error if it closes with one first.
         """
-        while True:
-            found = request_frame(await self.next_event(), req_id)
+        return FrameIterator(self.next_event, req_id)
+
+
+class EventIterator:
+    """``async for event in session``: every event up to and including ``SessionClosed``.
+
+    A plain async iterator, not an async generator: a caller that breaks out of the
+    loop leaves nothing to finalize (trio warns about unfinished async generators).
+    """
+
+    def __init__(self, next_event: Callable[[], Awaitable[Event]]) -> None:
+        self._next_event = next_event
+        self._done = False
+
+    def __aiter__(self) -> EventIterator:
+        return self
+
+    async def __anext__(self) -> Event:
+        if self._done:
+            raise StopAsyncIteration
+        event = await self._next_event()
+        self._done = isinstance(event, SessionClosed)
+        return event
+
+
+class FrameIterator:
+    """``async for frame in session.frames(req_id)``, a plain iterator for the same reason."""
+
+    def __init__(self, next_event: Callable[[], Awaitable[Event]], req_id: str) -> None:
+        self._next_event = next_event
+        self._req_id = req_id
+        self._done = False
+
+    def __aiter__(self) -> FrameIterator:
+        return self
+
+    async def __anext__(self) -> AnimationFrame:
+        while not self._done:
+            found = request_frame(await self._next_event(), self._req_id)
             if isinstance(found, AnimationFrame):
-                yield found
-            elif found:
-                return
+                return found
+            self._done = found
+        raise StopAsyncIteration

@@ -8,6 +8,7 @@ import os
 import ssl
 import stat
 import threading
+import warnings
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -306,3 +307,26 @@ def test_interrupt_after_end_finishes_the_request_against_the_emulator() -> None
             assert session.state is SessionState.CLOSED
 
         trio.run(main)
+
+
+@pytest.mark.filterwarnings("error")
+def test_breaking_out_of_the_event_loop_leaves_nothing_to_finalize() -> None:
+    """The README pattern: ``async for`` over the session, ``break`` at the request's
+    end. No "async generator garbage collected" warning, with warnings as errors."""
+    with LoopbackService(Behaviour(frames_per_audio=3)) as service:
+
+        async def main() -> None:
+            async with connect(service.config()) as session:
+                await session.send_audio(PCM_100_MS, end=True)
+                async for event in session:
+                    if isinstance(event, RequestFinished):
+                        break
+                req_id = await session.send_audio(PCM_100_MS, end=True)
+                async for _frame in session.frames(req_id):
+                    break
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            trio.run(main)
+            gc.collect()
+    assert [str(w.message) for w in caught] == []
