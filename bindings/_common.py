@@ -24,6 +24,7 @@ from avatarwire.core.environments import (
 from avatarwire.core.errors import AvatarError, Phase
 from avatarwire.core.events import AnimationFrame, Event, ServerError, SessionClosed, SessionReady
 from avatarwire.core.proxy import Proxy, TunnelExchange, proxy_for
+from avatarwire.core.liveness import DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT
 from avatarwire.core.request_ids import RequestIdFactory, official_request_ids
 from avatarwire.core.retry import RetryPolicy, next_delay
 from avatarwire.core.session import (
@@ -41,6 +42,8 @@ from .observer import SessionObserver, Telemetry
 __all__ = [
     "DEFAULT_MAX_BUFFERED_AUDIO",
     "DEFAULT_MAX_QUEUED_EVENTS",
+    "DEFAULT_PING_INTERVAL",
+    "DEFAULT_PING_TIMEOUT",
     "DEFAULT_TOKEN_LIFETIME",
     "Callbacks",
     "ConnectOptions",
@@ -111,6 +114,8 @@ class ConnectOptions:
     #: Encodes the PCM the application sends, one stream per request: e.g.
     #: ``opus.OpusEncoder(input_rate=24000)`` with ``audio_format=OGG_OPUS``.
     encoder: AudioEncoder | None = None
+    ping_interval: float | None = DEFAULT_PING_INTERVAL
+    ping_timeout: float | None = DEFAULT_PING_TIMEOUT
 
 
 #: Called before each retry of opening with the attempt that failed (1-based), its
@@ -287,6 +292,8 @@ def new_client_session(config: SessionConfig, token: str, options: ConnectOption
         max_message_size=options.max_message_size or DEFAULT_MAX_MESSAGE_SIZE,
         max_audio_chunk=options.max_audio_chunk or DEFAULT_MAX_AUDIO_CHUNK,
         masker=fastest_masker(),
+        ping_interval=options.ping_interval,
+        ping_timeout=options.ping_timeout,
     )
 
 

@@ -32,6 +32,8 @@ from ._base import AsyncSessionBase
 from ._common import (
     DEFAULT_MAX_BUFFERED_AUDIO,
     DEFAULT_MAX_QUEUED_EVENTS,
+    DEFAULT_PING_INTERVAL,
+    DEFAULT_PING_TIMEOUT,
     Callbacks,
     CloseCallback,
     ConnectOptions,
@@ -248,19 +250,51 @@ class AsyncSession(AsyncSessionBase):
         self._reading_paused = False
         self._write_scheduled = False
         self._wire = _Wire(self._on_data)
+        self._loop = asyncio.get_running_loop()
+        self._keepalive: asyncio.TimerHandle | None = None
 
     # --- bytes -------------------------------------------------------------------------
 
     def _on_data(self, data: bytes) -> None:
         self._core.receive_data(data)
+        if data:
+            self._core.tick(self._loop.time())
         self._write_now()
         self._deliver_core_events()
         if self._queue_full and not self._reading_paused:
             self._pause_reading(True)
         self._wakeup.set()
         transport = self._wire.transport
-        if self._core.state is SessionState.CLOSED and transport is not None:
-            transport.close()
+        if self._core.state is SessionState.CLOSED:
+            self._stop_keepalive()
+            if transport is not None:
+                transport.close()
+        elif self._keepalive is None:
+            self._arm_keepalive()
+
+    def _arm_keepalive(self) -> None:
+        """One timer at the core's next keepalive deadline (moved lazily: a timer that
+        fires early just re-arms at the later deadline)."""
+        deadline = self._core.next_deadline()
+        if deadline is not None:
+            self._keepalive = self._loop.call_at(deadline, self._keepalive_due)
+
+    def _keepalive_due(self) -> None:
+        self._keepalive = None
+        self._core.tick(self._loop.time(), reading=not self._reading_paused)
+        self._write_now()
+        self._deliver_core_events()
+        self._wakeup.set()
+        if self._core.state is SessionState.CLOSED:  # the connection is gone: no goodbye
+            if self._wire.transport is not None:
+                self._wire.transport.abort()
+        else:
+            self._arm_keepalive()
+
+    def _stop_keepalive(self) -> None:
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            self._keepalive = None
 
     def _pause_reading(self, pause: bool) -> None:
         transport = self._wire.transport
@@ -401,6 +435,7 @@ class AsyncSession(AsyncSessionBase):
     async def close(self) -> None:
         """Close the session: closing handshake within the close timeout, then the socket."""
         transport = self._wire.transport
+        self._stop_keepalive()
         try:
             if self._core.state is not SessionState.CLOSED:
                 self._core.close()
@@ -458,6 +493,8 @@ async def connect(
     proxy: str | bool | None = None,
     telemetry: Telemetry | None = None,
     encoder: AudioEncoder | None = None,
+    ping_interval: float | None = DEFAULT_PING_INTERVAL,
+    ping_timeout: float | None = DEFAULT_PING_TIMEOUT,
 ) -> AsyncIterator[AsyncSession]:
     """Fetch a token, open the socket, run the handshake; close on the way out.
 
@@ -482,6 +519,8 @@ async def connect(
         proxy=proxy,
         telemetry=telemetry,
         encoder=encoder,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
     )
     config = await resolve_environment(config, options)
     token = first_token(options, retry)

@@ -36,6 +36,8 @@ from ._base import SessionBase, request_frame
 from ._common import (
     DEFAULT_MAX_BUFFERED_AUDIO,
     DEFAULT_MAX_QUEUED_EVENTS,
+    DEFAULT_PING_INTERVAL,
+    DEFAULT_PING_TIMEOUT,
     READ_SIZE,
     Callbacks,
     CloseCallback,
@@ -294,10 +296,19 @@ class BlockingSession(SessionBase):
 
     def _on_data(self, data: bytes) -> None:
         self._core.receive_data(data)
+        if data:
+            self._core.tick(time.monotonic())
         self._write_now()
         self._deliver_core_events()
         if self._queue_full:
             self._reading_paused = True
+        if self._core.state is SessionState.CLOSED:
+            self._drop_socket()
+
+    def _after_tick(self) -> None:
+        """Deliver what a keepalive tick did (a ping to send, or the end of the session)."""
+        self._write_now()
+        self._deliver_core_events()
         if self._core.state is SessionState.CLOSED:
             self._drop_socket()
 
@@ -312,9 +323,16 @@ class BlockingSession(SessionBase):
         if wire is None or wire.closed:
             return False
         self._write_now()
+        keepalive = self._core.next_deadline()
+        if keepalive is not None:  # wake for the keepalive too
+            due = max(0.0, keepalive - time.monotonic())
+            timeout = due if timeout is None else min(timeout, due)
         data = wire.exchange(read, timeout)
         if data is not None:
             self._on_data(data)
+        elif keepalive is not None and time.monotonic() >= keepalive:
+            self._core.tick(time.monotonic(), reading=read)
+            self._after_tick()
         return data is not None
 
     def _pump_until(
@@ -529,6 +547,8 @@ def connect(
     proxy: str | bool | None = None,
     telemetry: Telemetry | None = None,
     encoder: AudioEncoder | None = None,
+    ping_interval: float | None = DEFAULT_PING_INTERVAL,
+    ping_timeout: float | None = DEFAULT_PING_TIMEOUT,
 ) -> Iterator[BlockingSession]:
     """Fetch a token, open the socket, run the handshake; close on the way out.
 
@@ -555,6 +575,8 @@ def connect(
         proxy=proxy,
         telemetry=telemetry,
         encoder=encoder,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
     )
     config = resolve_environment(config, options)
     token = first_token(options, retry)

@@ -42,6 +42,8 @@ from ._base import AsyncSessionBase
 from ._common import (
     DEFAULT_MAX_BUFFERED_AUDIO,
     DEFAULT_MAX_QUEUED_EVENTS,
+    DEFAULT_PING_INTERVAL,
+    DEFAULT_PING_TIMEOUT,
     READ_SIZE,
     Callbacks,
     CloseCallback,
@@ -172,10 +174,12 @@ class TrioSession(AsyncSessionBase):
         self._write_lock = trio.StrictFIFOLock()
         self._reader = trio.CancelScope()
         self._writer = trio.CancelScope()
+        self._keeper = trio.CancelScope()
         self._write_wanted = trio.lowlevel.ParkingLot()  # wakes the writer task
         self._write_scheduled = False  # the writer is woken and has not finished yet
         self._batch_bytes = min(WRITE_BATCH, options.max_buffered_audio)
         self._closing = False
+        self._reading = True  # False while a full event queue holds the reader back
         self._write_failure: AvatarError | None = None
 
     # --- bytes -------------------------------------------------------------------------
@@ -195,10 +199,13 @@ class TrioSession(AsyncSessionBase):
                     if self._core.bytes_to_send and not self._write_lock.locked():
                         await self._flush_replies()
                     while self._queue_full and not self._closing:
+                        self._reading = False
                         await self._room.park()
+                    self._reading = True
         finally:  # stopped early (cancelled), the session is over all the same
             self._take(b"")
             self._writer.cancel()
+            self._keeper.cancel()
             await trio.aclose_forcefully(self._stream)
 
     async def _write_batches(
@@ -224,11 +231,34 @@ class TrioSession(AsyncSessionBase):
                 finally:
                     self._write_scheduled = False
 
+    async def _keep_alive(
+        self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """The keepalive task: ticks the core at its deadlines; a ping it queues goes
+        out through the writer task, so this task never waits on the socket."""
+        with self._keeper:
+            task_status.started()
+            while self._core.state is not SessionState.CLOSED:
+                deadline = self._core.next_deadline()
+                if deadline is None:
+                    await self._arrived.park()
+                    continue
+                await trio.sleep_until(deadline)
+                self._core.tick(trio.current_time(), reading=self._reading)
+                self._take(None)
+                if self._closed is not None:  # the connection is gone: stop waiting to read
+                    self._reader.cancel()
+                elif self._core.bytes_to_send and not self._write_scheduled:
+                    self._write_scheduled = True
+                    self._write_wanted.unpark_all()
+
     def _take(self, data: bytes | None) -> None:
         """Feed bytes to the core (``b""``: the connection is gone; ``None``: nothing)
         and deliver what happened, in order."""
         if data is not None:
             self._core.receive_data(data)
+            if data:
+                self._core.tick(trio.current_time())
         self._deliver_core_events()
         self._arrived.unpark_all()
 
@@ -279,6 +309,8 @@ class TrioSession(AsyncSessionBase):
         timeouts = self._options.timeouts
         await nursery.start(self._read)
         await nursery.start(self._write_batches)
+        if self._options.ping_interval is not None:
+            await nursery.start(self._keep_alive)
         try:
             await self._flush(Step.UPGRADE)
             with _within(Step.UPGRADE, timeouts.upgrade, self._origin, False):
@@ -288,6 +320,7 @@ class TrioSession(AsyncSessionBase):
         except BaseException:
             self._reader.cancel()
             self._writer.cancel()
+            self._keeper.cancel()
             await trio.aclose_forcefully(self._stream)
             raise
 
@@ -372,6 +405,7 @@ class TrioSession(AsyncSessionBase):
             self._take(b"")  # a no-op once closed
             self._reader.cancel()
             self._writer.cancel()
+            self._keeper.cancel()
             await trio.aclose_forcefully(self._stream)
 
     async def _until_closed(self) -> None:
@@ -455,6 +489,8 @@ async def connect(
     proxy: str | bool | None = None,
     telemetry: Telemetry | None = None,
     encoder: AudioEncoder | None = None,
+    ping_interval: float | None = DEFAULT_PING_INTERVAL,
+    ping_timeout: float | None = DEFAULT_PING_TIMEOUT,
 ) -> AsyncIterator[TrioSession]:
     """Fetch a token, open the socket, run the handshake; close on the way out.
 
@@ -480,6 +516,8 @@ async def connect(
         proxy=proxy,
         telemetry=telemetry,
         encoder=encoder,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
     )
     config = await resolve_environment(config, options)
     token = first_token(options, retry)

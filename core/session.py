@@ -54,6 +54,7 @@ from .events import (
 )
 from .framing import Masker, MaskKeys, client_binary_frame, frame_at, is_plain_binary, mask
 from .handshake import configure_message, session_secrets, upgrade_request
+from .liveness import DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT, Keepalive
 from .request_ids import RequestIdFactory
 from .requests import RequestLedger, RequestStatus
 from .session_states import (
@@ -88,6 +89,8 @@ MAX_CLOSE_REASON_BYTES = 123
 DEFAULT_MAX_MESSAGE_SIZE = 4 * 1024 * 1024
 DEFAULT_MAX_AUDIO_CHUNK = 64 * 1024
 DEFAULT_MAX_REJECTION_BODY = 64 * 1024
+#: What a keepalive ping carries (the service echoes it in its pong).
+KEEPALIVE_PAYLOAD = b"avatarwire keepalive"
 #: The longest upgrade response head taken (h11 itself refuses heads over 16 KiB).
 MAX_RESPONSE_HEAD = 64 * 1024
 
@@ -136,6 +139,8 @@ class ClientSession:
         entropy: Callable[[int], bytes] = os.urandom,
         frame_fast_path: bool = True,
         masker: Masker = mask,
+        ping_interval: float | None = DEFAULT_PING_INTERVAL,
+        ping_timeout: float | None = DEFAULT_PING_TIMEOUT,
     ) -> None:
         """``entropy`` supplies WebSocket masking keys and ``masker`` applies them (a
         binding may inject a C one); ``frame_fast_path=False`` routes every frame
@@ -177,6 +182,7 @@ class ClientSession:
         self._mask_keys = MaskKeys(entropy)
         self._masker = masker
         self._fast_path = frame_fast_path
+        self._keepalive = Keepalive(ping_interval, ping_timeout)
         self._frame_buffer = bytearray()
         self.connection_id: str | None = None
         self.capabilities: frozenset[str] = frozenset()
@@ -254,6 +260,8 @@ class ClientSession:
         """Feed bytes read from the socket; ``b""`` means the peer closed the connection."""
         if self._state is SessionState.CLOSED:
             return
+        if data:
+            self._keepalive.heard()
         if self._state is SessionState.CONNECTING and self._rejection is None:
             self._receive_response_head(data)
         elif data and self._fast_path and self._state is not SessionState.CONNECTING:
@@ -263,6 +271,36 @@ class ClientSession:
             self._through_wsproto(bytes(data) if data else None)
         if not data and not self._closed_reported:
             self._lost()
+
+    def tick(self, now: float, *, reading: bool = True) -> None:
+        """Keep the connection's liveness by the binding's clock: call it after feeding
+        bytes and at :meth:`next_deadline`. It queues a ping after ``ping_interval``
+        seconds of silence and ends the session (``connectionClosed``, retryable)
+        when nothing came ``ping_timeout`` seconds after that. ``reading=False`` says
+        the binding is not reading for now, so silence proves nothing."""
+        if self._state is not SessionState.READY:
+            return
+        verdict = self._keepalive.due(now, reading=reading)
+        if verdict == "ping":
+            self._queue(self._ws.send(Ping(payload=KEEPALIVE_PAYLOAD)))
+        elif verdict == "dead":
+            self._move(Trigger.CONNECTION_LOST)
+            limit, timeout = self._keepalive.silence_limit, self._keepalive.timeout
+            error = AvatarError(
+                f"no data from the server for {limit:g} s (a keepalive ping went "
+                f"unanswered for {timeout:g} s): the connection is gone",
+                code=ErrorCode.CONNECTION_CLOSED,
+                phase=Phase.WEBSOCKET_RUNTIME,
+                connection_id=self.connection_id,
+            )
+            self._report_closed(None, "", error)
+
+    def next_deadline(self) -> float | None:
+        """When the binding should call :meth:`tick` next, by its clock (``None``: no
+        need until more bytes come)."""
+        if self._state is not SessionState.READY:
+            return None
+        return self._keepalive.next_deadline()
 
     def _receive_response_head(self, data: bytes) -> None:
         """Give wsproto the upgrade response up to the end of its head, and no further:
