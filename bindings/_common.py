@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from avatarwire.core.config import SessionConfig, expire_at_seconds
+from avatarwire.core.config import SessionConfig, check_header_secret, expire_at_seconds
 from avatarwire.core.endpoints import Endpoint
 from avatarwire.core.environments import (
     CONFIG_SERVICE_TIMEOUT,
     CONFIG_SERVICE_URL,
     EnvironmentLookup,
 )
-from avatarwire.core.errors import AvatarError, Phase
+from avatarwire.core.errors import AvatarError, ConfigError, Phase
 from avatarwire.core.events import AnimationFrame, Event, ServerError, SessionClosed, SessionReady
 from avatarwire.core.proxy import Proxy, TunnelExchange, proxy_for
 from avatarwire.core.liveness import DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT
@@ -32,7 +32,7 @@ from avatarwire.core.session import (
     DEFAULT_MAX_MESSAGE_SIZE,
     ClientSession,
 )
-from avatarwire.core.steps import Timeouts
+from avatarwire.core.steps import Timeouts, check_seconds
 from avatarwire.core.token import TokenExchange
 
 from .encoding import AudioEncoder
@@ -116,6 +116,43 @@ class ConnectOptions:
     encoder: AudioEncoder | None = None
     ping_interval: float | None = DEFAULT_PING_INTERVAL
     ping_timeout: float | None = DEFAULT_PING_TIMEOUT
+
+    def __post_init__(self) -> None:
+        if self.session_token is not None:
+            check_header_secret(self.session_token, "session_token")
+        _check_type("ssl_context", self.ssl_context, ssl.SSLContext, "an ssl.SSLContext or None")
+        if not isinstance(self.timeouts, Timeouts):
+            raise ConfigError("timeouts", _shown(self.timeouts), "expected a Timeouts")
+        if self.request_ids is not None and not callable(self.request_ids):
+            raise ConfigError(
+                "request_ids", _shown(self.request_ids), "expected a callable or None"
+            )
+        for name, low in (("max_message_size", 2), ("max_audio_chunk", 2)):
+            value = getattr(self, name)
+            if value is not None:
+                _check_count(name, value, low, " or None (the default)")
+        _check_count("max_buffered_audio", self.max_buffered_audio, 0)
+        _check_count("max_queued_events", self.max_queued_events, 1)
+        if not isinstance(self.queue_events, bool):
+            raise ConfigError("queue_events", _shown(self.queue_events), "expected True or False")
+        check_seconds("ping_interval", self.ping_interval, optional=True)
+        check_seconds("ping_timeout", self.ping_timeout, optional=True)
+
+
+def _shown(value: object) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:56] + "…"
+
+
+def _check_type(name: str, value: object, kind: type, allowed: str) -> None:
+    if value is not None and not isinstance(value, kind):
+        raise ConfigError(name, _shown(value), f"expected {allowed}")
+
+
+def _check_count(name: str, value: object, low: int, alternative: str = "") -> None:
+    """An int (not a bool) of at least ``low``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(name, _shown(value), f"expected an int >= {low}{alternative}")
 
 
 #: Called before each retry of opening with the attempt that failed (1-based), its

@@ -145,6 +145,12 @@ def _check_identifier(value: object, name: str, *, secret: bool = False, header:
     return text
 
 
+def check_header_secret(value: object, name: str) -> str:
+    """A secret that goes into an HTTP header (a session token): non-empty, ASCII, no
+    control characters, no surrounding whitespace; errors never show the value."""
+    return _check_identifier(value, name, secret=True, header=True)
+
+
 def _check_secret(value: object, name: str) -> str:
     """A str that may be empty but, when given, is safe to send (no CR/LF/NUL, no
     surrounding whitespace, as a token read from a file with its newline would have)."""

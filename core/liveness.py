@@ -10,27 +10,11 @@ last byte arrived.
 
 from __future__ import annotations
 
-import math
-
-from .errors import ConfigError
+from .steps import check_seconds
 
 #: The defaults websockets uses for its keepalive ping.
 DEFAULT_PING_INTERVAL = 20.0
 DEFAULT_PING_TIMEOUT = 20.0
-
-
-def check_seconds(name: str, value: object, *, optional: bool = False) -> None:
-    """Refuse anything but a finite positive number of seconds (or ``None`` if optional)."""
-    if value is None and optional:
-        return
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        allowed = "a finite number of seconds > 0" + (" or None (off)" if optional else "")
-        raise ConfigError(name, repr(value), f"{name} must be {allowed}")
 
 
 class Keepalive:

@@ -29,7 +29,7 @@ from wsproto.utilities import LocalProtocolError as WsLocalProtocolError
 from wsproto.utilities import RemoteProtocolError as WsRemoteProtocolError
 
 from . import codec
-from .config import AudioFormat, SessionConfig
+from .config import AudioFormat, SessionConfig, check_header_secret
 from .errors import (
     AvatarError,
     ErrorCode,
@@ -145,10 +145,7 @@ class ClientSession:
         """``entropy`` supplies WebSocket masking keys and ``masker`` applies them (a
         binding may inject a C one); ``frame_fast_path=False`` routes every frame
         through wsproto (the reference path the fast one is tested against)."""
-        if not isinstance(session_token, str) or not session_token:
-            raise LocalProtocolError("session_token must be a non-empty string")
-        if _HEADER_UNSAFE.search(session_token):
-            raise LocalProtocolError("session_token contains control characters; refused")
+        check_header_secret(session_token, "session_token")
         for name, limit in (
             ("max_message_size", max_message_size),
             ("max_audio_chunk", max_audio_chunk),

@@ -7,10 +7,11 @@ of them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
 
-from .errors import AvatarError, ErrorCode, Phase
+from .errors import AvatarError, ConfigError, ErrorCode, Phase
 
 
 class Step(str, Enum):
@@ -53,9 +54,18 @@ _DESCRIPTION: dict[Step, str] = {
 }
 
 
-def _positive(name: str, value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"Timeouts.{name} must be a positive number of seconds, got {value!r}")
+def check_seconds(name: str, value: object, *, optional: bool = False) -> None:
+    """Refuse anything but a finite number of seconds > 0 (or ``None`` if optional)."""
+    if value is None and optional:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        allowed = "a finite number of seconds > 0" + (", or None (off)" if optional else "")
+        raise ConfigError(name, repr(value), f"expected {allowed}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +83,7 @@ class Timeouts:
 
     def __post_init__(self) -> None:
         for step in Step:
-            _positive(step.value, getattr(self, step.value))
+            check_seconds(f"Timeouts.{step.value}", getattr(self, step.value))
 
     def of(self, step: Step) -> float:
         """The limit for one step."""
