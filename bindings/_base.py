@@ -36,6 +36,9 @@ class SessionBase:
         self._callbacks = callbacks
         self._queue_events = options.queue_events
         self._warned_unread = False
+        #: Frames left out of a full queue while a blocking call kept the socket moving.
+        self.dropped_frames = 0
+        self._drop_overflowing_frames = False
         self._events: deque[Event] = deque()
         self._ready = False
         self._closed: SessionClosed | None = None
@@ -200,6 +203,13 @@ class SessionBase:
                 self._log.info("session closed: %s", event.error)
             self._events.append(event)
         elif self._queue_events and not isinstance(event, SessionReady):
+            if (
+                self._drop_overflowing_frames
+                and isinstance(event, AnimationFrame)
+                and len(self._events) >= self._options.max_queued_events
+            ):
+                self._drop_frame()
+                return
             self._events.append(event)
             if self._queue_full and not self._warned_unread:
                 self._warned_unread = True
@@ -223,6 +233,19 @@ class SessionBase:
             observer.error(event.error)
         elif isinstance(event, SessionClosed):
             observer.closed(event.error)
+
+    def _drop_frame(self) -> None:
+        """Count a frame the full queue has no room for (its request's status counts it)."""
+        self.dropped_frames += 1
+        if not self._warned_unread:
+            self._warned_unread = True
+            self._log.warning(
+                "%d events wait unread: further frames are counted in dropped_frames, not "
+                "queued, while send_audio / wait_for_request keep the socket moving; "
+                "iterate the session, pass transport_frames or raise max_queued_events to "
+                "keep every frame, or connect with queue_events=False if none are wanted",
+                len(self._events),
+            )
 
     @property
     def _queue_full(self) -> bool:

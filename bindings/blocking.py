@@ -3,9 +3,14 @@
 Every call pumps the socket itself (``selectors`` + ``time.monotonic`` deadlines):
 what the core queued is written, what arrives is fed to the core. ``send_audio``
 waits while more than ``max_buffered_audio`` bytes are unsent, reading meanwhile so
-the server's frames never back up; reading pauses while more than
-``max_queued_events`` events wait to be consumed. Callbacks run in the caller's
-thread, inside whichever call is pumping. A session belongs to one thread.
+the server's frames never back up. Reading pauses while more than
+``max_queued_events`` events wait, except in a call that must make progress (a
+send waiting for room, ``wait_for_request``, ``run_until_closed``): so a batch job
+that never takes events neither stalls nor fails; frames a full queue has no room
+for are then counted in ``dropped_frames`` (each request's status counts them
+too), every other event is queued. Callbacks run in the
+caller's thread, inside whichever call is pumping, and see every frame. A session
+belongs to one thread.
 """
 
 from __future__ import annotations
@@ -336,30 +341,40 @@ class BlockingSession(SessionBase):
         return data is not None
 
     def _pump_until(
-        self, done: Callable[[], bool], deadline: float | None, *, idle: bool = False
+        self, done: Callable[[], bool], deadline: float | None, *, must_progress: bool = False
     ) -> bool:
-        """Pump until ``done()`` (True) or the deadline (False). With reading paused and
-        nothing unsent no byte can move: ``idle`` callers get False, others are told why."""
-        while not done():
-            wire = self._wire
-            if wire is None or wire.closed:
-                return done()
-            reading = not self._reading_paused or self._core.state is SessionState.CLOSING
-            if not reading and not wire.outgoing:
-                if idle:
-                    return False
-                raise LocalProtocolError(
-                    f"{len(self._events)} events wait unread (max_queued_events); "
-                    "take them with next_event() or pass callbacks"
+        """Pump until ``done()`` (True) or the deadline (False).
+
+        Reading pauses while the event queue is full, except for a call that
+        ``must_progress`` (a send waiting for room, ``wait_for_request``,
+        ``run_until_closed``): it never stalls on unread events; it keeps reading,
+        and frames the queue has no room for are counted in ``dropped_frames`` (each
+        request's status still counts them). Every other event is queued. With
+        reading paused and nothing unsent no byte can move: False at once.
+        """
+        self._drop_overflowing_frames = must_progress
+        try:
+            while not done():
+                wire = self._wire
+                if wire is None or wire.closed:
+                    return done()
+                reading = (
+                    must_progress
+                    or not self._reading_paused
+                    or self._core.state is SessionState.CLOSING
                 )
-            self._pump(_remaining(deadline), reading)
-            if deadline is not None and time.monotonic() >= deadline:
-                return done()
-        return True
+                if not reading and not wire.outgoing:
+                    return False
+                self._pump(_remaining(deadline), reading)
+                if deadline is not None and time.monotonic() >= deadline:
+                    return done()
+            return True
+        finally:
+            self._drop_overflowing_frames = False
 
     def _within(self, step: Step, done: Callable[[], bool]) -> None:
         seconds = self._options.timeouts.of(step)
-        if not self._pump_until(done, time.monotonic() + seconds):
+        if not self._pump_until(done, time.monotonic() + seconds, must_progress=True):
             origin = self._core.config.ingress_endpoint.origin
             raise step_timed_out(step, seconds, origin=origin, console=False)
 
@@ -436,7 +451,8 @@ class BlockingSession(SessionBase):
         """The next event, waiting at most ``timeout`` seconds (then ``TimeoutError``);
         after the session closed, its ``SessionClosed`` again."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        if not self._pump_until(lambda: bool(self._events) or self._closed is not None, deadline):
+        taken = self._pump_until(lambda: bool(self._events) or self._closed is not None, deadline)
+        if not taken:
             raise TimeoutError(f"no event within {timeout} s")
         event = self._take_event()
         assert event is not None
@@ -467,19 +483,23 @@ class BlockingSession(SessionBase):
     def wait(self, seconds: float) -> None:
         """Keep the socket moving (and callbacks coming) for ``seconds``: a pacing sleep."""
         deadline = time.monotonic() + seconds
-        self._pump_until(lambda: False, deadline, idle=True)
+        self._pump_until(lambda: False, deadline)
         remaining = _remaining(deadline)
         if remaining:
             time.sleep(remaining)
 
     def wait_for_request(self, req_id: str, timeout: float | None = None) -> RequestStatus:
         """Pump until a request finished (or the session closed); ``TimeoutError`` after
-        ``timeout``. Queued events stay queued."""
+        ``timeout``. Queued events stay queued; frames a full queue has no room for
+        are counted in ``dropped_frames`` (see the module's docstring)."""
         status = self._core.request(req_id)
         if status is None:
             raise LocalProtocolError(f"no request {req_id!r} in this session")
         deadline = None if timeout is None else time.monotonic() + timeout
-        if not self._pump_until(lambda: status.finished or self._closed is not None, deadline):
+        finished = self._pump_until(
+            lambda: status.finished or self._closed is not None, deadline, must_progress=True
+        )
+        if not finished:
             raise TimeoutError(f"request {req_id} did not finish within {timeout} s")
         return status
 
@@ -487,7 +507,7 @@ class BlockingSession(SessionBase):
         """Pump until the session is over (the server closed it, or :meth:`close`);
         ``TimeoutError`` after ``timeout``. Queued events stay queued."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        if not self._pump_until(lambda: self._closed is not None, deadline):
+        if not self._pump_until(lambda: self._closed is not None, deadline, must_progress=True):
             raise TimeoutError(f"the session did not close within {timeout} s")
         assert self._closed is not None
         return self._closed
