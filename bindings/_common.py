@@ -23,8 +23,8 @@ from avatarwire.core.environments import (
 )
 from avatarwire.core.errors import AvatarError, ConfigError, Phase
 from avatarwire.core.events import AnimationFrame, Event, ServerError, SessionClosed, SessionReady
-from avatarwire.core.proxy import Proxy, TunnelExchange, proxy_for
 from avatarwire.core.liveness import DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT
+from avatarwire.core.proxy import Proxy, TunnelExchange, proxy_for
 from avatarwire.core.request_ids import RequestIdFactory, official_request_ids
 from avatarwire.core.retry import RetryPolicy, next_delay
 from avatarwire.core.session import (
