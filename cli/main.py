@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from avatarwire.core.config import AudioFormat, SessionConfig
+from avatarwire.core.config import OPUS_DEFAULT_BITRATE, AudioFormat, SessionConfig
 from avatarwire.core.errors import AvatarError, ConfigError
 
 from .audio import AudioFileError, SpeechAudio, load_audio
@@ -103,7 +103,21 @@ def speak_settings(args: argparse.Namespace) -> SpeakSettings:
         emulator_forced=args.emulator,
         query_auth=args.query_auth,
         save_frames=args.save_frames,
+        opus_bitrate=_opus_bitrate(audio, args),
     )
+
+
+def _opus_bitrate(audio: SpeechAudio, args: argparse.Namespace) -> int | None:
+    """The bitrate to encode the PCM to Ogg Opus at, with ``--opus``; ``None`` without."""
+    if not args.opus:
+        return None
+    if audio.audio_format is AudioFormat.OGG_OPUS:
+        raise UsageError("--opus encodes PCM; this file is Ogg Opus already and goes as it is")
+    from importlib.util import find_spec
+
+    if find_spec("av") is None:
+        raise UsageError("--opus needs PyAV: pip install 'avatarwire[opus]'")
+    return args.bitrate if args.bitrate is not None else OPUS_DEFAULT_BITRATE
 
 
 def _plan(audio: SpeechAudio, args: argparse.Namespace) -> StreamPlan:
@@ -121,8 +135,8 @@ def _plan(audio: SpeechAudio, args: argparse.Namespace) -> StreamPlan:
             interrupt_after=args.interrupt_after,
             realtime=not args.fast,
         )
-    if args.bitrate is not None:
-        raise UsageError("--bitrate is for Ogg Opus input; PCM has none")
+    if args.bitrate is not None and not args.opus:
+        raise UsageError("--bitrate is for Ogg Opus (an .opus file, or PCM with --opus)")
     return plan_stream(
         audio.pcm,
         audio.sample_rate,

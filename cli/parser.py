@@ -173,7 +173,13 @@ def add_speak(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--bitrate",
         type=positive_int,
         metavar="BPS",
-        help="the session's bitrate for Ogg Opus input (default 32000)",
+        help="the session's bitrate for Ogg Opus (an .opus file, or --opus; default 32000)",
+    )
+    sound.add_argument(
+        "--opus",
+        action="store_true",
+        help="encode the PCM to Ogg Opus on this side, one stream per request (about 1/8 "
+        "of the bytes; needs the opus extra: pip install 'avatarwire[opus]')",
     )
     sound.add_argument(
         "--chunk-ms", type=positive_int, default=20, metavar="MS", help="audio per message (20)"

@@ -153,8 +153,9 @@ def summary(result: SpeakResult) -> dict[str, object]:
             "seconds": round(audio.seconds, 6),
             "resampled_from": audio.source_rate,
         },
-        "audio_format": audio.audio_format.value,
-        "sample_rate": audio.sample_rate,
+        # What the session carried: the file's own format, or Opus encoded here (--opus).
+        "audio_format": (result.config or audio).audio_format.value,
+        "sample_rate": (result.config or audio).sample_rate,
         "frames_saved": result.frames_saved,
         "requests": [outcome.as_dict() for outcome in tally.requests],
         "errors": [error.as_dict() for error in tally.errors],

@@ -10,7 +10,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from avatarwire.core.config import AgoraEgress, LiveKitEgress, SessionConfig
+from avatarwire.bindings.encoding import AudioEncoder
+from avatarwire.core.config import (
+    OPUS_SAMPLE_RATES,
+    AgoraEgress,
+    AudioFormat,
+    LiveKitEgress,
+    SessionConfig,
+)
 from avatarwire.core.errors import ConfigError
 from avatarwire.emulator import EmulatorThread
 
@@ -42,6 +49,7 @@ class SpeakSettings:
     emulator_forced: bool = False
     query_auth: bool = False
     save_frames: str | None = None  # a file to write every frame to (frames_file's format)
+    opus_bitrate: int | None = None  # encode the PCM to Ogg Opus at this bitrate (--opus)
 
 
 @dataclass(slots=True)
@@ -54,6 +62,7 @@ class SpeakResult:
     emulator_url: str | None = None
     egress_record: dict[str, object] | None = field(default=None)
     frames_saved: int | None = None
+    config: SessionConfig | None = None  # the session as negotiated (format, rate)
 
     @property
     def emulator(self) -> bool:
@@ -67,8 +76,17 @@ def build_config(
     egress: AgoraEgress | LiveKitEgress | None,
     *,
     query_auth: bool = False,
+    opus_bitrate: int | None = None,
 ) -> SessionConfig:
-    """The session's configuration; the core's ``ConfigError`` names any bad value."""
+    """The session's configuration; the core's ``ConfigError`` names any bad value.
+
+    With ``opus_bitrate`` the PCM is encoded on this side, so the session is Ogg Opus at
+    the lowest Opus rate that keeps the PCM's bandwidth.
+    """
+    audio_format, sample_rate, bitrate = audio.audio_format, audio.sample_rate, audio.bitrate
+    if opus_bitrate is not None:
+        audio_format, bitrate = AudioFormat.OGG_OPUS, opus_bitrate
+        sample_rate = min(rate for rate in OPUS_SAMPLE_RATES if rate >= audio.sample_rate)
     return SessionConfig(
         api_key=credentials.api_key,
         app_id=credentials.app_id,
@@ -76,13 +94,22 @@ def build_config(
         region=credentials.region or "us-west",
         console_url=credentials.console_url,
         ingress_url=credentials.ingress_url,
-        sample_rate=audio.sample_rate,
-        audio_format=audio.audio_format,
-        bitrate=audio.bitrate,
+        sample_rate=sample_rate,
+        audio_format=audio_format,
+        bitrate=bitrate,
         use_query_auth=query_auth,
         agora=egress if isinstance(egress, AgoraEgress) else None,
         livekit=egress if isinstance(egress, LiveKitEgress) else None,
     )
+
+
+def _opus_encoder(settings: SpeakSettings) -> AudioEncoder | None:
+    """The client-side Opus encoder ``--opus`` asks for (PyAV is imported only then)."""
+    if settings.opus_bitrate is None:
+        return None
+    from avatarwire.bindings.opus import OpusEncoder
+
+    return OpusEncoder(input_rate=settings.audio.sample_rate)
 
 
 def _origin(url: str) -> str:
@@ -128,7 +155,11 @@ def speak(
             )
             notice(f"{why}: using the built-in emulator at {_origin(emulator.console_url)}")
         config = build_config(
-            credentials, settings.audio, settings.egress, query_auth=settings.query_auth
+            credentials,
+            settings.audio,
+            settings.egress,
+            query_auth=settings.query_auth,
+            opus_bitrate=settings.opus_bitrate,
         )
         tally = RunTally(settings.plan, listener)
         frames_out = None
@@ -139,9 +170,16 @@ def speak(
                 shown, why = settings.save_frames, exc.strerror or str(exc)
                 raise ConfigError("--save-frames", shown, f"a file it can write ({why})") from None
             frames_out = FrameWriter(file)
-        job = StreamJob(config, tally, settings.drain_timeout, threading.Event(), frames_out)
+        job = StreamJob(
+            config,
+            tally,
+            settings.drain_timeout,
+            threading.Event(),
+            frames_out,
+            encoder=_opus_encoder(settings),
+        )
         stream(settings.binding, job)
-        result = SpeakResult(tally, settings.binding, settings.audio)
+        result = SpeakResult(tally, settings.binding, settings.audio, config=config)
         if frames_out is not None:
             result.frames_saved = frames_out.count
         if emulator is not None:

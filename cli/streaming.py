@@ -24,6 +24,7 @@ import trio
 from avatarwire.bindings import asyncio as asyncio_binding
 from avatarwire.bindings import blocking as blocking_binding
 from avatarwire.bindings import trio as trio_binding
+from avatarwire.bindings.encoding import AudioEncoder
 from avatarwire.bindings.session import Session, SyncSession
 from avatarwire.core.config import SessionConfig
 from avatarwire.core.errors import AvatarError, LocalProtocolError
@@ -50,6 +51,7 @@ class StreamJob:
     drain_timeout: float
     stop: threading.Event
     frames_out: FrameWriter | None = None
+    encoder: AudioEncoder | None = None  # encodes the PCM on this side (--opus)
 
     def script(self) -> StreamScript:
         """A fresh script over this job's plan."""
@@ -164,7 +166,10 @@ async def _stream_async(
     frames = FrameClock(job, clock)
     try:
         async with connect(
-            job.config, max_queued_events=_MAX_QUEUED_EVENTS, transport_frames=frames.on_frame
+            job.config,
+            max_queued_events=_MAX_QUEUED_EVENTS,
+            transport_frames=frames.on_frame,
+            encoder=job.encoder,
         ) as session:
             job.tally.connection_id = session.connection_id
             with ctrl_c_sets(job.stop):
@@ -217,7 +222,10 @@ def stream_blocking(job: StreamJob) -> None:
     frames = FrameClock(job, time.monotonic)
     try:
         with blocking_binding.connect(
-            job.config, max_queued_events=_MAX_QUEUED_EVENTS, transport_frames=frames.on_frame
+            job.config,
+            max_queued_events=_MAX_QUEUED_EVENTS,
+            transport_frames=frames.on_frame,
+            encoder=job.encoder,
         ) as session:
             job.tally.connection_id = session.connection_id
             with ctrl_c_sets(job.stop):

@@ -391,3 +391,45 @@ def test_a_wrong_api_key_reads_session_token_invalid() -> None:
     assert result.returncode == 1
     assert "error: [sessionTokenInvalid]" in result.stderr
     assert "sk-wrong-1" not in result.stdout + result.stderr
+
+
+# --- speak --opus: PCM encoded on this side ------------------------------------------------
+
+
+def test_opus_encodes_the_pcm_here_and_the_service_decodes_its_whole_length(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("av", reason="--opus needs the opus extra (PyAV)")
+    audio = tmp_path / "speech.wav"
+    audio.write_bytes(wav_bytes(rate=22050, bits=16))
+
+    summary = speak_summary(str(audio), "--opus", "--bitrate", "24000", "--agora-channel", "r")
+
+    # 22050 Hz PCM goes out as Opus at 24 kHz, the lowest Opus rate that keeps its band.
+    assert (summary["audio_format"], summary["sample_rate"]) == ("ogg_opus", 24000)
+    [request] = summary["requests"]
+    assert request["outcome"] == "completed"
+    assert request["audio_bytes"] < 2 * 22050 * SECONDS / 6  # PCM would be 6x more at least
+    sink = published(summary)
+    assert (sink["audio_format"], sink["bitrate"]) == ("ogg_opus", 24000)
+    assert sink["decoded_seconds"] == pytest.approx(SECONDS, abs=0.04)
+
+
+def test_opus_is_refused_for_a_file_that_is_opus_already(tmp_path: Path) -> None:
+    audio = tmp_path / "speech.opus"
+    audio.write_bytes(ogg_opus(seconds=1.0))
+
+    result = run_cli("speak", str(audio), "--opus", "--fast")
+
+    assert result.returncode == 2
+    assert "--opus encodes PCM" in result.stderr
+
+
+def test_bitrate_without_opus_is_refused_for_pcm(tmp_path: Path) -> None:
+    audio = tmp_path / "speech.wav"
+    audio.write_bytes(wav_bytes(rate=16000, bits=16))
+
+    result = run_cli("speak", str(audio), "--bitrate", "24000", "--fast")
+
+    assert result.returncode == 2
+    assert "--bitrate is for Ogg Opus" in result.stderr
