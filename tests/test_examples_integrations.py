@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import inspect
 import os
 import subprocess
 import sys
@@ -50,3 +52,23 @@ def test_pipecat_example_speaks_the_sample_into_the_channel(emulator: EmulatorTh
     [publisher] = emulator.egress()["agora"]["pipecat-test"]
     [request] = publisher["requests"]
     assert request["completed"] and request["audio_seconds"] == pytest.approx(6.14, abs=0.01)
+
+
+def test_livekit_example_loads_against_the_installed_framework(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """It needs a LiveKit server to run; here its imports and names must resolve."""
+    pytest.importorskip("livekit.agents", reason="the livekit extra is not installed")
+    spec = importlib.util.spec_from_file_location("livekit_agent", EXAMPLES / "livekit_agent.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    assert inspect.iscoroutinefunction(module.entrypoint)
+    monkeypatch.setenv("AVATARKIT_API_KEY", "key")
+    monkeypatch.setenv("AVATARKIT_APP_ID", "app")
+    monkeypatch.setenv("AVATARKIT_AVATAR_ID", "avatar")
+    assert module.avatar_config().avatar_id == "avatar"
+    monkeypatch.delenv("AVATARKIT_AVATAR_ID")
+    with pytest.raises(KeyError, match="AVATARKIT_AVATAR_ID"):
+        module.avatar_config()
