@@ -5,46 +5,24 @@ the production close-code contract (protocol.md section 3): a close code
 (4000-4999, in a close frame or a ``ServerError``) names the error; any other
 ``ServerError`` is ``serverError``; the console's HTTP status names a token
 refusal; an upgrade refused with 401/403 is a bad token, any other a failed
-connection. The facade reports what that SDK would for the same wire event; the
-native API keeps its own codes and ``retry`` advice.
+connection. The facade reports what that SDK would for the same wire event, from
+the contract's tables in :mod:`avatarwire.core.errors`; the native API keeps its own
+codes and ``retry`` advice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from avatarwire.core.errors import AvatarError, ErrorCode, Phase
-
-#: The close codes of the contract: what a service close code (or ServerError code) in
-#: 4000-4999 is named; any other in that range is ``connectionClosed``.
-CLOSE_CODE_CONTRACT: Mapping[int, ErrorCode] = {
-    4001: ErrorCode.CREDITS_EXHAUSTED,
-    4002: ErrorCode.SESSION_DURATION_EXCEEDED,
-    4003: ErrorCode.CONCURRENCY_LIMIT,
-    4010: ErrorCode.SESSION_TOKEN_INVALID,
-    4503: ErrorCode.UPSTREAM_ERROR,
-}
-
-#: Close codes after which reconnecting is expected to work (4002: "reconnect is allowed
-#: and expected"; 4503: "reconnect with backoff"); all outside 4000-4499 count too.
-RETRYABLE_CLOSE_CODES = frozenset({4002, 4503})
-
-#: Without a close code, only transport failures are worth a retry.
-RETRYABLE_WITHOUT_CLOSE_CODE = frozenset(
-    {ErrorCode.CONNECTION_FAILED, ErrorCode.CONNECTION_CLOSED, ErrorCode.UPSTREAM_ERROR}
+from avatarwire.core.errors import (
+    UPGRADE_STATUS_RULES,
+    AvatarError,
+    ErrorCode,
+    Phase,
+    close_code_meaning,
+    console_status_code,
+    official_retryable,
 )
 
-#: The console's HTTP status -> code (>= 500 ``serverError``, any other ``invalidRequest``).
-TOKEN_STATUS_CODES: Mapping[int, ErrorCode] = {
-    401: ErrorCode.SESSION_TOKEN_INVALID,
-    402: ErrorCode.BILLING_REQUIRED,
-    403: ErrorCode.APP_ID_UNRECOGNIZED,
-    404: ErrorCode.AVATAR_NOT_FOUND,
-    429: ErrorCode.CONCURRENCY_LIMIT,
-}
-
-#: Upgrade refusals that mean the session token was not accepted.
-UPGRADE_AUTH_STATUSES = frozenset({401, 403})
+__all__ = ["contract_close_code", "official_code", "official_retryable", "official_server_code"]
 
 _SOCKET_PHASES = frozenset(
     {Phase.WEBSOCKET_HANDSHAKE, Phase.WEBSOCKET_RUNTIME, Phase.WEBSOCKET_SEND}
@@ -81,19 +59,17 @@ def official_code(error: AvatarError) -> ErrorCode:
     """The code the official SDK gives the wire event behind ``error``."""
     close_code = contract_close_code(error)
     if close_code is not None:
-        return CLOSE_CODE_CONTRACT.get(close_code, ErrorCode.CONNECTION_CLOSED)
+        return close_code_meaning(close_code)[0]
     status = error.http_status
     if error.phase is Phase.SESSION_TOKEN:
         if error.code is ErrorCode.PROTOCOL_ERROR:
             return ErrorCode.PROTOCOL_ERROR
         if status is None:
             return ErrorCode.CONNECTION_FAILED
-        if status in TOKEN_STATUS_CODES:
-            return TOKEN_STATUS_CODES[status]
-        return ErrorCode.SERVER_ERROR if status >= 500 else ErrorCode.INVALID_REQUEST
+        return console_status_code(status)
     if error.phase is Phase.WEBSOCKET_CONNECT:
-        if status in UPGRADE_AUTH_STATUSES:
-            return ErrorCode.SESSION_TOKEN_INVALID
+        if status is not None and status in UPGRADE_STATUS_RULES:
+            return UPGRADE_STATUS_RULES[status]
         return ErrorCode.CONNECTION_FAILED
     if error.close_code is not None:
         return ErrorCode.CONNECTION_CLOSED
@@ -102,16 +78,6 @@ def official_code(error: AvatarError) -> ErrorCode:
     if error.code in (ErrorCode.PROTOCOL_ERROR, ErrorCode.CONNECTION_FAILED):
         return error.code
     return ErrorCode.CONNECTION_CLOSED
-
-
-def official_retryable(code: ErrorCode | str, close_code: int | None) -> bool:
-    """The official ``retryable``: by the close code when there is one (45xx and any
-    non-40xx yes, 40xx no but 4002), else only for transport failures."""
-    if close_code is None:
-        return code in RETRYABLE_WITHOUT_CLOSE_CODE
-    if close_code in RETRYABLE_CLOSE_CODES:
-        return True
-    return not 4000 <= close_code < 4500
 
 
 def official_server_code(error: AvatarError) -> str | None:

@@ -228,7 +228,7 @@ def console_status_code(status: int | None) -> ErrorCode:
     return ErrorCode.INVALID_REQUEST
 
 
-def official_retryable(code: ErrorCode, close_code: int | None) -> bool:
+def official_retryable(code: ErrorCode | str, close_code: int | None) -> bool:
     """The official SDK's ``retryable``: by the close code when there is one (4002 and
     4503 yes, other 40xx no, anything else yes), else only for connection failures,
     dropped connections and upstream errors."""
