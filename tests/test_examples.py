@@ -25,7 +25,7 @@ def emulator() -> Iterator[EmulatorThread]:
 
 
 def run_example(
-    name: str, *args: str, emu: EmulatorThread | None
+    name: str, *args: str, emu: EmulatorThread | None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     """Run ``examples/NAME`` with the emulator's credentials in the environment (or none)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AVATARKIT_", "SPATIALREAL_"))}
@@ -42,7 +42,7 @@ def run_example(
         capture_output=True,
         text=True,
         env=env,
-        timeout=60,
+        timeout=timeout,
     )
 
 

@@ -4,47 +4,19 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from test_examples import EXAMPLES, emulator, run_example
 
 from avatarwire.emulator import EmulatorThread
 
-EXAMPLES = Path(__file__).parent.parent / "examples"
-
-
-@pytest.fixture
-def emulator() -> Iterator[EmulatorThread]:
-    with EmulatorThread(realtime=False) as emu:
-        yield emu
-
-
-def run_example(name: str, *args: str, emu: EmulatorThread) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AVATARKIT_", "SPATIALREAL_"))}
-    env.update(
-        AVATARKIT_API_KEY=emu.api_key,
-        AVATARKIT_APP_ID=emu.app_id,
-        AVATARKIT_AVATAR_ID=emu.avatar_id,
-        AVATARKIT_CONSOLE_ENDPOINT=emu.console_url,
-        AVATARKIT_INGRESS_ENDPOINT=emu.ingress_url,
-    )
-    return subprocess.run(
-        [sys.executable, str(EXAMPLES / name), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+__all__ = ["emulator"]  # the fixture, shared with the other examples' tests
 
 
 def test_pipecat_example_speaks_the_sample_into_the_channel(emulator: EmulatorThread) -> None:
     pytest.importorskip("pipecat", reason="the pipecat extra is not installed")
 
-    result = run_example("pipecat_avatar.py", "pipecat-test", emu=emulator)
+    result = run_example("pipecat_avatar.py", "pipecat-test", emu=emulator, timeout=120)
 
     assert result.returncode == 0, result.stderr
     assert "avatar started speaking\navatar stopped speaking\n" in result.stdout
