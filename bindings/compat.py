@@ -28,7 +28,6 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from avatarwire.core.codec import decode_message
 from avatarwire.core.config import SessionConfig as CoreSessionConfig
 from avatarwire.core.config import expire_at_seconds
 from avatarwire.core.errors import AvatarError, ConfigError, LocalProtocolError
@@ -177,15 +176,6 @@ def _connect_options(config: SessionConfig) -> ConnectOptions:
 # --- callbacks ------------------------------------------------------------------------------
 
 
-def _playback_fields(frame: AnimationFrame) -> tuple[str, bool]:
-    """The frame's avatar id and whether it carries animation."""
-    if hasattr(frame, "has_animation"):
-        return str(getattr(frame, "avatar_id", "")), bool(frame.has_animation)
-    # A core whose frames do not say yet: read the two fields off the raw message.
-    animation = decode_message(frame.data).server_response_animation
-    return animation.avatar_id, animation.animation.ByteSize() > 0
-
-
 class _CompatCallbacks(Callbacks):
     """The official callbacks, in event order: ``on_playback`` then ``transport_frames``
     per frame, ``on_playback_state``, ``on_error`` with official codes, ``on_close``
@@ -221,13 +211,12 @@ class _CompatCallbacks(Callbacks):
 
     def _frame(self, frame: AnimationFrame) -> None:
         if self.on_playback is not None:
-            avatar_id, has_animation = _playback_fields(frame)
             signal = PlaybackSignal(
                 req_id=frame.req_id,
                 end=frame.end,
                 connection_id=self.connection_id,
-                avatar_id=avatar_id,
-                has_animation=has_animation,
+                avatar_id=frame.avatar_id,
+                has_animation=frame.has_animation,
             )
             self._call("on_playback", self.on_playback, signal)
         if self.transport_frames is not None:
