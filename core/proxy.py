@@ -20,9 +20,9 @@ from urllib.parse import unquote, urlsplit
 
 import h11
 
-from .. import __version__
 from .endpoints import Endpoint
 from .errors import AvatarError, ConfigError, ErrorCode, Phase, RemoteProtocolError, mask_text
+from .http_exchange import user_agent
 
 __all__ = [
     "Proxy",
@@ -187,7 +187,7 @@ class TunnelExchange:
         self._http = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_PROXY_RESPONSE)
         host = f"[{target.host}]" if ":" in target.host else target.host
         self._authority = f"{host}:{target.port}"
-        headers = [("Host", self._authority), ("User-Agent", f"avatarwire/{__version__}")]
+        headers = [("Host", self._authority), ("User-Agent", user_agent())]
         if proxy.authorization is not None:
             headers.append(("Proxy-Authorization", proxy.authorization))
         request = h11.Request(method="CONNECT", target=self._authority, headers=headers)
