@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from avatarwire import asyncio, blocking, trio
     from avatarwire.bindings._common import ConnectOptions, RetryCallback
     from avatarwire.bindings.asyncio import connect
+    from avatarwire.bindings.opening import ConnectKeywords
     from avatarwire.bindings.session import Session, SessionView, SyncSession
     from avatarwire.emulator import Emulator, EmulatorThread, Fault
 
@@ -61,6 +62,7 @@ __all__ = [
     "AudioFormat",
     "AvatarError",
     "ConfigError",
+    "ConnectKeywords",
     "ConnectOptions",
     "Emulator",
     "EmulatorThread",
@@ -95,6 +97,7 @@ __all__ = [
 #: Names imported on first use, and the module each comes from.
 _LAZY = {
     "connect": "avatarwire.bindings.asyncio",
+    "ConnectKeywords": "avatarwire.bindings.opening",
     "ConnectOptions": "avatarwire.bindings._common",
     "RetryCallback": "avatarwire.bindings._common",
     "Session": "avatarwire.bindings.session",

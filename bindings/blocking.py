@@ -22,7 +22,6 @@ import ssl
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from avatarwire.core.config import SessionConfig
@@ -31,29 +30,17 @@ from avatarwire.core.errors import AvatarError, LocalProtocolError
 from avatarwire.core.events import AnimationFrame, Event, SessionClosed
 from avatarwire.core.http_exchange import HttpExchange
 from avatarwire.core.proxy import TunnelExchange
-from avatarwire.core.request_ids import RequestIdFactory
 from avatarwire.core.requests import RequestStatus
-from avatarwire.core.retry import RetryPolicy
 from avatarwire.core.session import ClientSession, SessionState
 from avatarwire.core.steps import Step, Timeouts, step_failed, step_timed_out
 
 from ._base import SessionBase, request_frame
 from ._common import (
-    DEFAULT_MAX_BUFFERED_AUDIO,
-    DEFAULT_MAX_QUEUED_EVENTS,
-    DEFAULT_PING_INTERVAL,
-    DEFAULT_PING_TIMEOUT,
     READ_SIZE,
     Callbacks,
-    CloseCallback,
     ConnectOptions,
-    ErrorCallback,
-    FrameCallback,
-    RetryCallback,
     Route,
-    delay_before_retry,
     environment_lookup,
-    first_token,
     lookup_options,
     new_client_session,
     new_observer,
@@ -63,8 +50,8 @@ from ._common import (
     tls_context_for,
     with_known_environments,
 )
-from .encoding import AudioEncoder
-from .observer import SessionObserver, Telemetry, observing
+from .observer import SessionObserver, observing
+from .opening import BlockingOpener, ConnectKeywords, Opening, Unpack
 from .session import SyncSession
 
 __all__ = [
@@ -543,79 +530,25 @@ def open_session(
     return session
 
 
+#: How this binding opens a session: its I/O in the sequence :mod:`.opening` decides.
+_OPENER = BlockingOpener(resolve_environment, fetch_token, open_session, time.sleep)
+
+
 @contextmanager
 def connect(
-    config: SessionConfig,
-    *,
-    session_token: str | None = None,
-    expire_at: datetime | int | None = None,
-    ssl_context: ssl.SSLContext | None = None,
-    timeouts: Timeouts | None = None,
-    retry: RetryPolicy | None = None,
-    on_retry: RetryCallback | None = None,
-    transport_frames: FrameCallback | None = None,
-    on_error: ErrorCallback | None = None,
-    on_close: CloseCallback | None = None,
-    queue_events: bool = True,
-    environment_lookup: bool = True,
-    config_service_url: str | None = None,
-    request_ids: RequestIdFactory | None = None,
-    max_message_size: int | None = None,
-    max_audio_chunk: int | None = None,
-    max_buffered_audio: int = DEFAULT_MAX_BUFFERED_AUDIO,
-    max_queued_events: int = DEFAULT_MAX_QUEUED_EVENTS,
-    proxy: str | bool | None = None,
-    telemetry: Telemetry | None = None,
-    encoder: AudioEncoder | None = None,
-    ping_interval: float | None = DEFAULT_PING_INTERVAL,
-    ping_timeout: float | None = DEFAULT_PING_TIMEOUT,
+    config: SessionConfig, **keywords: Unpack[ConnectKeywords]
 ) -> Iterator[BlockingSession]:
     """Fetch a token, open the socket, run the handshake; close on the way out.
 
-    ``retry`` retries the opening per the policy (each attempt with a new token),
-    logging each retry and telling ``on_retry``; without it, nothing is retried.
-    Callbacks are called as events come; every event is also queued for
-    ``async for`` / ``next_event()`` unless ``queue_events=False``.
-    On Ctrl-C (any exception that is not an ``Exception``) the socket is dropped at
-    once, without the closing handshake. Retries sleep in the caller's thread.
+    Takes the keywords of :class:`~.opening.ConnectKeywords`. ``retry`` retries the
+    opening per the policy (each attempt with a new token), logging each retry and
+    telling ``on_retry``; without it, nothing is retried. Callbacks are called as
+    events come; every event is also queued for ``for`` / ``next_event()`` unless
+    ``queue_events=False``. On Ctrl-C (any exception that is not an ``Exception``)
+    the socket is dropped at once, without the closing handshake. Retries sleep in
+    the caller's thread.
     """
-    options = ConnectOptions(
-        session_token=session_token,
-        expire_at=expire_at,
-        ssl_context=ssl_context,
-        timeouts=timeouts or Timeouts(),
-        request_ids=request_ids,
-        max_message_size=max_message_size,
-        max_audio_chunk=max_audio_chunk,
-        max_buffered_audio=max_buffered_audio,
-        max_queued_events=max_queued_events,
-        queue_events=queue_events,
-        environment_lookup=environment_lookup,
-        config_service_url=config_service_url,
-        proxy=proxy,
-        telemetry=telemetry,
-        encoder=encoder,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-    )
-    config = resolve_environment(config, options)
-    token = first_token(options, retry)
-    attempt = 1
-    while True:
-        callbacks = Callbacks(transport_frames, on_error, on_close)
-        observer = new_observer(options)
-        try:
-            if not token:
-                with observing(observer, "token"):
-                    token = fetch_token(config, options)
-            session = open_session(config, token, options, callbacks, observer=observer)
-            break
-        except AvatarError as error:
-            delay = delay_before_retry(retry, attempt, error, on_retry)
-            if delay is None:
-                raise
-            time.sleep(delay)
-            token, attempt = None, attempt + 1
+    session = _OPENER.open(config, Opening.from_keywords(keywords))
     try:
         yield session
     except BaseException as exc:

@@ -19,10 +19,9 @@ events wait to be consumed.
 from __future__ import annotations
 
 import contextlib
-import ssl
+import functools
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 import trio
@@ -33,27 +32,15 @@ from avatarwire.core.environments import CONFIG_SERVICE_TIMEOUT
 from avatarwire.core.errors import AvatarError
 from avatarwire.core.events import Event
 from avatarwire.core.http_exchange import HttpExchange
-from avatarwire.core.request_ids import RequestIdFactory
-from avatarwire.core.retry import RetryPolicy
 from avatarwire.core.session import ClientSession, SessionState
 from avatarwire.core.steps import Step, Timeouts, step_failed, step_timed_out
 
 from ._base import AsyncSessionBase
 from ._common import (
-    DEFAULT_MAX_BUFFERED_AUDIO,
-    DEFAULT_MAX_QUEUED_EVENTS,
-    DEFAULT_PING_INTERVAL,
-    DEFAULT_PING_TIMEOUT,
     READ_SIZE,
     Callbacks,
-    CloseCallback,
     ConnectOptions,
-    ErrorCallback,
-    FrameCallback,
-    RetryCallback,
-    delay_before_retry,
     environment_lookup,
-    first_token,
     lookup_options,
     new_client_session,
     new_observer,
@@ -63,8 +50,8 @@ from ._common import (
     tls_context_for,
     with_known_environments,
 )
-from .encoding import AudioEncoder
-from .observer import SessionObserver, Telemetry, observing
+from .observer import SessionObserver, observing
+from .opening import AsyncOpener, ConnectKeywords, Opening, Unpack
 from .session import Session
 
 __all__ = [
@@ -438,101 +425,28 @@ async def open_session(
     return session
 
 
-async def _open_with_retry(
-    config: SessionConfig,
-    options: ConnectOptions,
-    token: str | None,
-    new_callbacks: Callable[[], Callbacks],
-    retry: RetryPolicy | None,
-    on_retry: RetryCallback | None,
-    nursery: trio.Nursery,
-) -> TrioSession:
-    attempt = 1
-    while True:
-        observer = new_observer(options)
-        try:
-            if not token:
-                with observing(observer, "token"):
-                    token = await fetch_token(config, options)
-            return await open_session(
-                config, token, options, new_callbacks(), nursery=nursery, observer=observer
-            )
-        except AvatarError as error:
-            delay = delay_before_retry(retry, attempt, error, on_retry)
-            if delay is None:
-                raise
-            await trio.sleep(delay)
-            token, attempt = None, attempt + 1
-
-
 @asynccontextmanager
 async def connect(
-    config: SessionConfig,
-    *,
-    session_token: str | None = None,
-    expire_at: datetime | int | None = None,
-    ssl_context: ssl.SSLContext | None = None,
-    timeouts: Timeouts | None = None,
-    retry: RetryPolicy | None = None,
-    on_retry: RetryCallback | None = None,
-    transport_frames: FrameCallback | None = None,
-    on_error: ErrorCallback | None = None,
-    on_close: CloseCallback | None = None,
-    queue_events: bool = True,
-    environment_lookup: bool = True,
-    config_service_url: str | None = None,
-    request_ids: RequestIdFactory | None = None,
-    max_message_size: int | None = None,
-    max_audio_chunk: int | None = None,
-    max_buffered_audio: int = DEFAULT_MAX_BUFFERED_AUDIO,
-    max_queued_events: int = DEFAULT_MAX_QUEUED_EVENTS,
-    proxy: str | bool | None = None,
-    telemetry: Telemetry | None = None,
-    encoder: AudioEncoder | None = None,
-    ping_interval: float | None = DEFAULT_PING_INTERVAL,
-    ping_timeout: float | None = DEFAULT_PING_TIMEOUT,
+    config: SessionConfig, **keywords: Unpack[ConnectKeywords]
 ) -> AsyncIterator[TrioSession]:
     """Fetch a token, open the socket, run the handshake; close on the way out.
 
-    The session's reader and writer live in a nursery of this block.
-    ``retry`` retries the opening per the policy (each attempt with a new token),
-    logging each retry and telling ``on_retry``; without it, nothing is retried.
-    Callbacks are called as events come; every event is also queued for
-    ``async for`` / ``next_event()`` unless ``queue_events=False``.
+    Takes the keywords of :class:`~.opening.ConnectKeywords`. The session's reader
+    and writer live in a nursery of this block. ``retry`` retries the opening per
+    the policy (each attempt with a new token), logging each retry and telling
+    ``on_retry``; without it, nothing is retried. Callbacks are called as events
+    come; every event is also queued for ``async for`` / ``next_event()`` unless
+    ``queue_events=False``.
     """
-    options = ConnectOptions(
-        session_token=session_token,
-        expire_at=expire_at,
-        ssl_context=ssl_context,
-        timeouts=timeouts or Timeouts(),
-        request_ids=request_ids,
-        max_message_size=max_message_size,
-        max_audio_chunk=max_audio_chunk,
-        max_buffered_audio=max_buffered_audio,
-        max_queued_events=max_queued_events,
-        queue_events=queue_events,
-        environment_lookup=environment_lookup,
-        config_service_url=config_service_url,
-        proxy=proxy,
-        telemetry=telemetry,
-        encoder=encoder,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-    )
-    config = await resolve_environment(config, options)
-    token = first_token(options, retry)
-
-    def new_callbacks() -> Callbacks:
-        return Callbacks(transport_frames, on_error, on_close)
-
+    opening = Opening.from_keywords(keywords)
     # Errors leave the nursery before they are raised, so callers catch an AvatarError
     # (or their own exception), not an exception group; cancellation goes through it.
     failure: Exception | None = None
     async with trio.open_nursery() as nursery:
+        in_nursery = functools.partial(open_session, nursery=nursery)
+        opener = AsyncOpener(resolve_environment, fetch_token, in_nursery, trio.sleep)
         try:
-            session = await _open_with_retry(
-                config, options, token, new_callbacks, retry, on_retry, nursery
-            )
+            session = await opener.open(config, opening)
         except Exception as exc:
             failure = exc
         else:

@@ -676,6 +676,26 @@ def test_an_unknown_connect_option_is_named() -> None:
     from avatarwire.bindings.blocking import connect
 
     config = SessionConfig(api_key="key-1234", app_id="app", avatar_id="avatar")
-    with pytest.raises(TypeError) as caught, connect(config, max_queued_event=5):
+    with pytest.raises(TypeError) as caught, connect(config, max_queued_event=5):  # type: ignore[call-arg]
         pass
-    assert "max_queued_event" in str(caught.value)  # the allowed ones: help(connect), mypy
+    message = str(caught.value)
+    assert isinstance(caught.value, ConfigError) and caught.value.field == "max_queued_event"
+    assert "did you mean max_queued_events?" in message and "ping_timeout" in message, message
+
+
+def test_a_misspelt_secret_keyword_is_named_without_its_value() -> None:
+    from avatarwire.bindings.trio import connect
+
+    async def main() -> None:
+        async with connect(
+            SessionConfig(api_key="key-1234", app_id="app", avatar_id="avatar"),
+            sesion_token="tok-SECRET-99",
+        ):  # type: ignore[call-arg]
+            pass
+
+    with pytest.raises(ConfigError) as caught:
+        trio.run(main)
+    assert "sesion_token" in str(caught.value) and "did you mean session_token?" in str(
+        caught.value
+    )
+    assert "SECRET" not in str(caught.value) + repr(caught.value)

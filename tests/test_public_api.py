@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import inspect
 import logging
 import subprocess
 import sys
 import time
+import typing
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import trio
 
 import avatarwire
 from avatarwire.bindings import retry as old_retry
+from avatarwire.bindings.opening import ConnectKeywords, Unpack
 from avatarwire.emulator import EmulatorThread
 
 PCM = b"\x10\x00\xf0\xff" * 4000  # half a second at 16 kHz
@@ -52,23 +54,41 @@ def test_every_exported_name_resolves() -> None:
 @pytest.mark.parametrize("binding", ["asyncio", "trio", "blocking"])
 def test_connect_takes_every_option_as_a_typed_keyword(binding: str) -> None:
     connect = getattr(avatarwire, binding).connect
-    parameters = inspect.signature(connect).parameters
-    assert not any(p.kind is p.VAR_KEYWORD for p in parameters.values())
-    options = {field.name for field in dataclasses.fields(avatarwire.ConnectOptions)}
-    keywords = {name for name, p in parameters.items() if p.kind is p.KEYWORD_ONLY}
-    assert keywords == options | CALLBACKS_AND_RETRY
-    for field in dataclasses.fields(avatarwire.ConnectOptions):
-        default = parameters[field.name].default
-        if field.name != "timeouts":  # None there means Timeouts()
-            assert default == field.default, field.name
+    hints = typing.get_type_hints(connect.__wrapped__, include_extras=True)
+    assert hints["keywords"] == Unpack[ConnectKeywords]  # PEP 692: one typed declaration
+    options = {field.name: field for field in dataclasses.fields(avatarwire.ConnectOptions)}
+    keyword_types = typing.get_type_hints(ConnectKeywords)
+    assert set(keyword_types) == set(options) | CALLBACKS_AND_RETRY
+    option_types = typing.get_type_hints(avatarwire.ConnectOptions)
+    for name in options:
+        if name != "timeouts":  # None there means Timeouts()
+            assert keyword_types[name] == option_types[name], name
+    assert keyword_types["timeouts"] == avatarwire.Timeouts | None
 
 
-def test_the_three_connects_take_the_same_keywords() -> None:
-    names = [
-        list(inspect.signature(getattr(avatarwire, binding).connect).parameters)
-        for binding in ("asyncio", "trio", "blocking")
-    ]
-    assert names[0] == names[1] == names[2]
+def test_a_misspelt_keyword_is_a_type_error_under_mypy(tmp_path: Path) -> None:
+    api = pytest.importorskip("mypy.api", reason="mypy comes with the 'test' extra")
+    program = tmp_path / "typo.py"
+    program.write_text(
+        "import avatarwire\n"
+        "config = avatarwire.SessionConfig(api_key='k', app_id='a', avatar_id='v')\n"
+        "with avatarwire.blocking.connect(config, max_queued_event=5):\n"
+        "    pass\n"
+        "with avatarwire.blocking.connect(config, ping_interval='20'):\n"
+        "    pass\n"
+        "async def main() -> None:\n"
+        "    async with avatarwire.trio.connect(config, retyr=None):\n"
+        "        pass\n"
+        "    async with avatarwire.connect(config, queue_events=False, timeouts=None):\n"
+        "        pass\n"
+    )
+    # Checked from the repository root, so mypy reuses the project's cache and settings.
+    stdout, stderr, status = api.run(["--strict", str(program)])
+    assert status == 1, stdout + stderr
+    errors = [line for line in stdout.splitlines() if ": error:" in line]
+    assert [line.split(":")[1] for line in errors] == ["3", "5", "8"], stdout
+    assert 'did you mean "max_queued_events"' in errors[0], errors[0]
+    assert '"ping_interval"' in errors[1] and 'did you mean "retry"' in errors[2], stdout
 
 
 # --- callbacks and iteration together ----------------------------------------------------
