@@ -18,7 +18,8 @@ from collections import deque
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator
 from typing import Protocol
 
-from avatarwire.core.config import AudioFormat, SessionConfig
+from avatarwire.core.audio_formats import AUDIO_FORMATS
+from avatarwire.core.config import SessionConfig
 from avatarwire.core.errors import LocalProtocolError
 
 __all__ = ["SLACK", "PacedStream", "Pacer", "pacer_for"]
@@ -41,12 +42,13 @@ class PacedSession(Protocol):
 
 def bytes_per_second(config: SessionConfig) -> int:
     """PCM bytes per second of audio; real-time pacing needs PCM to know a chunk's length."""
-    if config.audio_format is not AudioFormat.PCM_S16LE:
+    per_second = AUDIO_FORMATS[config.audio_format].bytes_per_second(config.sample_rate)
+    if per_second is None:
         raise LocalProtocolError(
             "stream(realtime=True) paces by PCM duration; this session sends "
             f"{config.audio_format.value}: pace the audio yourself or pass realtime=False"
         )
-    return config.sample_rate * 2
+    return per_second
 
 
 class PacedStream:

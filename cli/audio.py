@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from importlib import resources
 
+from avatarwire.core.audio_formats import AUDIO_FORMATS
 from avatarwire.core.config import (
     OPUS_DEFAULT_BITRATE,
     OPUS_SAMPLE_RATES,
@@ -36,7 +37,8 @@ __all__ = [
     "sample_audio",
 ]
 
-SAMPLE_WIDTH = 2
+#: Bytes of one sample of the 16-bit PCM that files are converted to.
+SAMPLE_WIDTH = AUDIO_FORMATS[AudioFormat.PCM_S16LE].alignment
 #: The session's rate when the audio's own rate is not one the service takes.
 DEFAULT_SESSION_RATE = 16000
 
@@ -79,8 +81,9 @@ class SpeechAudio:
     @property
     def bytes_per_second(self) -> float:
         """How many bytes carry one second of this audio (on average, for Opus)."""
-        if self.audio_format is AudioFormat.PCM_S16LE:
-            return float(SAMPLE_WIDTH * self.sample_rate)
+        exact = AUDIO_FORMATS[self.audio_format].bytes_per_second(self.sample_rate)
+        if exact is not None:
+            return float(exact)
         return len(self.data) / self.seconds if self.seconds else float(self.bitrate // 8 or 1)
 
 

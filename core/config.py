@@ -14,8 +14,8 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from enum import Enum
 
+from .audio_formats import AUDIO_FORMATS, AudioFormat, AudioFormatSpec
 from .endpoints import Endpoint, parse_endpoint, redact_url
 from .environments import BUILTIN_ENVIRONMENTS, DEFAULT_ENVIRONMENT, resolve_environment
 from .errors import ConfigError
@@ -39,23 +39,18 @@ __all__ = [
 ]
 
 
-class AudioFormat(str, Enum):
-    """How the audio of a session is encoded on the wire."""
+_PCM = AUDIO_FORMATS[AudioFormat.PCM_S16LE]
+_OPUS = AUDIO_FORMATS[AudioFormat.OGG_OPUS]
+_OPUS_BITRATE = _OPUS.bitrate
+assert _OPUS_BITRATE is not None
 
-    PCM_S16LE = "pcm_s16le"
-    OGG_OPUS = "ogg_opus"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-PCM_SAMPLE_RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
-OPUS_SAMPLE_RATES = (8000, 12000, 16000, 24000, 48000)
-_SAMPLE_RATES = {AudioFormat.PCM_S16LE: PCM_SAMPLE_RATES, AudioFormat.OGG_OPUS: OPUS_SAMPLE_RATES}
+#: The rates each format takes (from :data:`~.audio_formats.AUDIO_FORMATS`).
+PCM_SAMPLE_RATES = _PCM.sample_rates
+OPUS_SAMPLE_RATES = _OPUS.sample_rates
 
 #: Ogg Opus bitrate used when none is given, and the range the Opus codec supports.
-OPUS_DEFAULT_BITRATE = 32000
-OPUS_BITRATE_RANGE = (6000, 510000)
+OPUS_DEFAULT_BITRATE = _OPUS_BITRATE.default
+OPUS_BITRATE_RANGE = (_OPUS_BITRATE.low, _OPUS_BITRATE.high)
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,15 +303,17 @@ def _check_audio_format(value: object) -> AudioFormat:
     raise ConfigError("audio_format", _shown(value), f"allowed: AudioFormat or one of {allowed}")
 
 
-def _check_bitrate(value: object, audio_format: AudioFormat) -> int:
-    if audio_format is AudioFormat.PCM_S16LE:
+def _check_bitrate(value: object, spec: AudioFormatSpec) -> int:
+    rule = spec.bitrate
+    if rule is None:
         if not isinstance(value, int) or isinstance(value, bool) or value != 0:
-            raise ConfigError("bitrate", _shown(value), "PCM is uncompressed: bitrate must be 0")
+            raise ConfigError(
+                "bitrate", _shown(value), f"{spec.title} is uncompressed: bitrate must be 0"
+            )
         return 0
-    low, high = OPUS_BITRATE_RANGE
     if isinstance(value, int) and not isinstance(value, bool) and value == 0:
-        return OPUS_DEFAULT_BITRATE
-    return _check_int(value, "bitrate", low, high)
+        return rule.default
+    return _check_int(value, "bitrate", rule.low, rule.high)
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -359,7 +356,8 @@ class SessionConfig:
 
         audio_format = _check_audio_format(self.audio_format)
         object.__setattr__(self, "audio_format", audio_format)
-        rates = _SAMPLE_RATES[audio_format]
+        spec = AUDIO_FORMATS[audio_format]
+        rates = spec.sample_rates
         if not isinstance(self.sample_rate, int) or isinstance(self.sample_rate, bool):
             raise ConfigError("sample_rate", _shown(self.sample_rate), "expected an int (Hz)")
         if self.sample_rate not in rates:
@@ -368,7 +366,7 @@ class SessionConfig:
                 _shown(self.sample_rate),
                 f"allowed for {audio_format.value}: {', '.join(map(str, rates))}",
             )
-        object.__setattr__(self, "bitrate", _check_bitrate(self.bitrate, audio_format))
+        object.__setattr__(self, "bitrate", _check_bitrate(self.bitrate, spec))
 
         if self.agora is not None and not isinstance(self.agora, AgoraEgress):
             raise ConfigError("agora", _shown(type(self.agora)), "expected AgoraEgress or None")

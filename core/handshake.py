@@ -11,7 +11,8 @@ from urllib.parse import urlencode
 from wsproto.events import Request
 
 from . import codec
-from .config import AudioFormat, SessionConfig
+from .audio_formats import AUDIO_FORMATS
+from .config import SessionConfig
 from .wire import ClientConfigureSession, Message
 
 
@@ -41,7 +42,7 @@ def configure_message(config: SessionConfig) -> bytes:
     configure = ClientConfigureSession(
         sample_rate=config.sample_rate,
         bitrate=config.bitrate,
-        audio_format=1 if config.audio_format is AudioFormat.OGG_OPUS else 0,  # type: ignore[arg-type]
+        audio_format=AUDIO_FORMATS[config.audio_format].wire_value,  # type: ignore[arg-type]
     )
     if config.agora is not None:
         configure.egress_type = 2  # type: ignore[assignment]

@@ -29,7 +29,8 @@ from wsproto.utilities import LocalProtocolError as WsLocalProtocolError
 from wsproto.utilities import RemoteProtocolError as WsRemoteProtocolError
 
 from . import codec
-from .config import AudioFormat, SessionConfig, check_header_secret
+from .audio_formats import AUDIO_FORMATS
+from .config import SessionConfig, check_header_secret
 from .errors import (
     AvatarError,
     ErrorCode,
@@ -110,12 +111,6 @@ def _carries_animation(frame: ServerResponseAnimation) -> bool:
     return bool(animation.keyframes) or animation.ByteSize() > 0
 
 
-def _bytes_per_second(config: SessionConfig) -> int | None:
-    if config.audio_format is AudioFormat.PCM_S16LE:
-        return config.sample_rate * 2
-    return None
-
-
 def _before_ready(error: AvatarError) -> AvatarError:
     """A connection that ends before the session is ready failed to connect, unless the
     server said why (a close code of its own contract)."""
@@ -158,8 +153,8 @@ class ClientSession:
         self._max_message_size = max_message_size
         self._max_audio_chunk = max_audio_chunk - max_audio_chunk % 2
         self._max_rejection_body = max_rejection_body
-        self._pcm = config.audio_format is AudioFormat.PCM_S16LE
-        #: The odd trailing byte of the current PCM request, sent with its next audio.
+        self._audio_format = AUDIO_FORMATS[config.audio_format]
+        #: The partial sample ending the current PCM request, sent with its next audio.
         self._carry = b""
         #: Trace context given with audio that was all carried (nothing sent yet).
         self._pending_trace: tuple[str, str] = ("", "")
@@ -183,7 +178,8 @@ class ClientSession:
         self._frame_buffer = bytearray()
         self.connection_id: str | None = None
         self.capabilities: frozenset[str] = frozenset()
-        self.requests = RequestLedger(request_ids, bytes_per_second=_bytes_per_second(config))
+        per_second = self._audio_format.bytes_per_second(config.sample_rate)
+        self.requests = RequestLedger(request_ids, bytes_per_second=per_second)
         self._queue(self._ws.send(upgrade_request(config, session_token)))
 
     # --- state ------------------------------------------------------------------------
@@ -399,16 +395,13 @@ class ClientSession:
                 "empty audio with end=False sends nothing; pass audio or end=True"
             )
         carried = self._carry
-        if self._pcm and (len(carried) + len(payload)) % 2:
+        width = self._audio_format.alignment
+        partial = (len(carried) + len(payload)) % width
+        if partial:
             if end:
-                total = len(carried) + len(payload)
-                note = ", 1 carried from the previous call" if carried else ""
-                raise LocalProtocolError(
-                    f"PCM audio must hold whole 16-bit samples: end=True with {total} bytes "
-                    f"to send (odd{note}) would end the request on half a sample; send the "
-                    "missing byte with end=True, or interrupt()"
-                )
-            payload, carry = carried + payload[:-1], payload[-1:]
+                raise LocalProtocolError(self._partial_sample_refusal(len(payload)))
+            payload = carried + payload
+            payload, carry = payload[:-partial], payload[-partial:]
         else:
             payload, carry = carried + payload if carried else payload, b""
         trace = ("", "") if traceparent is None and tracestate is None else None
@@ -497,6 +490,24 @@ class ClientSession:
         self._move(Trigger.LOCAL_CLOSE)
 
     # --- internals --------------------------------------------------------------------------
+
+    def _partial_sample_refusal(self, given: int) -> str:
+        """Why ``end=True`` with ``given`` more bytes would end a request mid-sample."""
+        spec, carried = self._audio_format, len(self._carry)
+        total = carried + given
+        if spec.alignment == 2:
+            shape = "odd" + (", 1 carried from the previous call" if carried else "")
+            missing, unit = "the missing byte", "half a sample"
+        else:
+            shape = f"{total % spec.alignment} past a whole sample" + (
+                f", {carried} carried from the previous call" if carried else ""
+            )
+            missing, unit = "the missing bytes", "part of a sample"
+        return (
+            f"{spec.title} audio must hold whole {8 * spec.alignment}-bit samples: end=True "
+            f"with {total} bytes to send ({shape}) would end the request on {unit}; send "
+            f"{missing} with end=True, or interrupt()"
+        )
 
     def _drop_partial_sample(self) -> None:
         """Forget the half sample (and trace context) waiting for the current request."""

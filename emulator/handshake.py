@@ -5,14 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from avatarwire.core.audio_formats import AudioFormatSpec, format_for_wire_value
 from avatarwire.core.server import ConfigureReceived
 from avatarwire.core.wire import AgoraEgressConfig, LiveKitEgressConfig
 
-PCM_SAMPLE_RATES = frozenset({8000, 16000, 22050, 24000, 32000, 44100, 48000})
-OPUS_SAMPLE_RATES = frozenset({8000, 12000, 16000, 24000, 48000})
-
-FORMAT_PCM = 0
-FORMAT_OPUS = 1
 EGRESS_NONE = 0
 EGRESS_LIVEKIT = 1
 EGRESS_AGORA = 2
@@ -36,7 +32,7 @@ class NegotiatedSession:
     """What an accepted configure settled; ``egress`` is ``"agora"``, ``"livekit"`` or ``None``."""
 
     sample_rate: int
-    audio_format: int
+    audio_format: AudioFormatSpec
     bitrate: int
     egress: str | None
     agora: AgoraEgressConfig | None
@@ -44,25 +40,24 @@ class NegotiatedSession:
 
     @property
     def audio_bytes_per_second(self) -> float:
-        """How many audio bytes make one second (PCM exact; Opus from the bitrate)."""
-        if self.audio_format == FORMAT_PCM:
-            return float(self.sample_rate * 2)
-        return self.bitrate / 8
+        """How many audio bytes make one second (PCM exact; compressed from the bitrate)."""
+        exact = self.audio_format.bytes_per_second(self.sample_rate)
+        return self.bitrate / 8 if exact is None else float(exact)
 
 
 def negotiate(
     configure: ConfigureReceived, rejected_livekit_tokens: frozenset[str]
 ) -> NegotiatedSession | HandshakeRefusal:
     """Check a configure message as the service does."""
-    audio_refusal = _check_audio(configure)
-    if audio_refusal is not None:
-        return audio_refusal
+    audio_format = _check_audio(configure)
+    if isinstance(audio_format, HandshakeRefusal):
+        return audio_format
     egress = _check_egress(configure, rejected_livekit_tokens)
     if isinstance(egress, HandshakeRefusal):
         return egress
     return NegotiatedSession(
         sample_rate=configure.sample_rate,
-        audio_format=configure.audio_format,
+        audio_format=audio_format,
         bitrate=configure.bitrate,
         egress=egress,
         agora=configure.agora if egress == "agora" else None,
@@ -70,20 +65,21 @@ def negotiate(
     )
 
 
-def _check_audio(configure: ConfigureReceived) -> HandshakeRefusal | None:
-    if configure.audio_format not in (FORMAT_PCM, FORMAT_OPUS):
+def _check_audio(configure: ConfigureReceived) -> AudioFormatSpec | HandshakeRefusal:
+    audio_format = format_for_wire_value(configure.audio_format)
+    if audio_format is None:
         return HandshakeRefusal(
             CODE_INVALID_ARGUMENT, f"unsupported audio format: {configure.audio_format}"
         )
     if configure.transport_compression != 0:
         text = f"unsupported transport compression: {configure.transport_compression}"
         return HandshakeRefusal(CODE_INVALID_ARGUMENT, text)
-    rates = PCM_SAMPLE_RATES if configure.audio_format == FORMAT_PCM else OPUS_SAMPLE_RATES
-    if configure.sample_rate not in rates:
+    if configure.sample_rate not in audio_format.sample_rates:
         return HandshakeRefusal(CODE_UNSET, f"unsupported sample rate: {configure.sample_rate}")
-    if configure.audio_format == FORMAT_OPUS and configure.bitrate <= 0:
-        return HandshakeRefusal(CODE_INVALID_ARGUMENT, "ogg opus audio needs a bitrate")
-    return None
+    if audio_format.bitrate is not None and configure.bitrate <= 0:
+        text = f"{audio_format.title.lower()} audio needs a bitrate"
+        return HandshakeRefusal(CODE_INVALID_ARGUMENT, text)
+    return audio_format
 
 
 def _invalid_egress(text: str) -> HandshakeRefusal:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from avatarwire.core.audio_formats import AudioFormatSpec
+
 from .motion import loudness_level, speech_like_level
 
 #: Consumed audio is trimmed from the buffer once this much piles up.
@@ -13,15 +15,34 @@ _TRIM_THRESHOLD = 64 * 1024
 
 @dataclass(slots=True)
 class AudioClock:
-    """How audio bytes map to time: ``units_per_second`` samples (PCM) or bits (Opus)."""
+    """How audio bytes map to time: ``units_per_second`` samples (PCM) or bits (compressed),
+    as the session's row of the core's audio-format table says."""
 
-    pcm: bool
+    audio_format: AudioFormatSpec
     units_per_second: int
     keyframes_per_second: int
 
+    @classmethod
+    def for_session(
+        cls,
+        audio_format: AudioFormatSpec,
+        sample_rate: int,
+        bitrate: int,
+        keyframes_per_second: int,
+    ) -> AudioClock:
+        """The clock of a negotiated session: samples at its rate, or bits at its bitrate."""
+        per_second = sample_rate if audio_format.sample_width else max(bitrate, 1)
+        return cls(audio_format, per_second, keyframes_per_second)
+
+    @property
+    def measurable(self) -> bool:
+        """Whether the audio is 16-bit PCM, whose loudness :func:`loudness_level` reads."""
+        return self.audio_format.sample_width == 2
+
     def units(self, audio_bytes: int) -> int:
-        """Samples (PCM) or bits (Opus) in ``audio_bytes``."""
-        return audio_bytes // 2 if self.pcm else audio_bytes * 8
+        """Samples (PCM) or bits (compressed) in ``audio_bytes``."""
+        width = self.audio_format.sample_width
+        return audio_bytes // width if width else audio_bytes * 8
 
     def whole_keyframes(self, units: int) -> int:
         """Keyframes fully covered by ``units``."""
@@ -63,7 +84,7 @@ class RequestPlayout:
         """Take in one audio message (a PCM sample may be split across messages)."""
         self.audio_bytes += len(audio)
         self.units = self.clock.units(self.audio_bytes)
-        if self.keep_audio and self.clock.pcm:
+        if self.keep_audio and self.clock.measurable:
             self._audio += audio
         self.ended = self.ended or end
 
@@ -134,7 +155,7 @@ class RequestPlayout:
 
     def loudness(self, keyframe: int) -> int:
         """Loudness level of the audio under ``keyframe``."""
-        if not self.clock.pcm or not self.keep_audio:
+        if not self.clock.measurable or not self.keep_audio:
             return speech_like_level(keyframe)
         per_second = self.clock.units_per_second
         kps = self.clock.keyframes_per_second

@@ -114,11 +114,9 @@ class IngressSession:
         self.connection_id = str(uuid.uuid4())
         self._egress = outcome.egress
         self._bytes_per_second = outcome.audio_bytes_per_second
-        pcm = outcome.audio_format == 0
-        self._clock = AudioClock(
-            pcm=pcm,
-            units_per_second=outcome.sample_rate if pcm else max(outcome.bitrate, 1),
-            keyframes_per_second=self._settings.keyframes_per_second,
+        audio_format = outcome.audio_format
+        self._clock = AudioClock.for_session(
+            audio_format, outcome.sample_rate, outcome.bitrate, self._settings.keyframes_per_second
         )
         if outcome.agora is not None:
             agora = outcome.agora
@@ -142,8 +140,8 @@ class IngressSession:
                 token=livekit.api_token,
             )
         if self._publisher is not None:
-            self._publisher.audio_format = "pcm_s16le" if pcm else "ogg_opus"
-            self._publisher.bitrate = 0 if pcm else outcome.bitrate
+            self._publisher.audio_format = audio_format.label
+            self._publisher.bitrate = 0 if audio_format.bitrate is None else outcome.bitrate
         self._link.core.confirm_session(self.connection_id, self._capabilities)
         if first_of(self._faults, FaultKind.STALL_CONFIGURE) is not None:
             self._stalled = True
@@ -211,9 +209,12 @@ class IngressSession:
             self._runtime_error(f"request {event.req_id} already ended", event.req_id)
             return
         request.add_audio(event.audio, event.end)
-        if self._clock.pcm and event.end and request.audio_bytes % 2:
-            # chunks may split a sample; a request may not end on half of one
-            self._runtime_error("pcm audio must hold whole 16-bit samples", event.req_id)
+        audio_format = self._clock.audio_format
+        if event.end and request.audio_bytes % audio_format.alignment:
+            # chunks may split a sample; a request may not end on part of one
+            bits = 8 * audio_format.alignment
+            text = f"{audio_format.title.lower()} audio must hold whole {bits}-bit samples"
+            self._runtime_error(text, event.req_id)
         if self._publisher is not None:
             record = self._publisher.request(event.req_id)
             record.traceparent = record.traceparent or event.traceparent

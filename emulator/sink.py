@@ -11,10 +11,19 @@ import base64
 import binascii
 import hashlib
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from avatarwire.core.audio_formats import AudioFormat
+
 from .opus_probe import decoded_ogg_opus_seconds
+
+#: Compressed formats the sink can decode, by label: the seconds a stream holds (or
+#: ``None``). Other formats report the seconds counted from their bytes per second.
+DECODERS: Mapping[str, Callable[[bytes], float | None]] = {
+    AudioFormat.OGG_OPUS.value: decoded_ogg_opus_seconds,
+}
 
 
 @dataclass(slots=True)
@@ -29,15 +38,15 @@ class PublishedRequest:
     interrupted: bool = False
     #: The W3C trace context of the request's first message ("" when none was sent).
     traceparent: str = ""
-    audio_format: str = "pcm_s16le"
+    audio_format: str = AudioFormat.PCM_S16LE.value
     bitrate: int = 0
     _digest: Any = field(default_factory=hashlib.sha256, repr=False)
     _encoded: bytearray = field(default_factory=bytearray, repr=False)
 
     def add_audio(self, audio: bytes, bytes_per_second: float) -> None:
-        """Count and hash audio as it is published (Ogg Opus kept to decode)."""
+        """Count and hash audio as it is published (a decodable stream kept to decode)."""
         self._digest.update(audio)
-        if self.audio_format == "ogg_opus":
+        if self.audio_format in DECODERS:
             self._encoded += audio
         self.audio_bytes += len(audio)
         self.audio_seconds = self.audio_bytes / bytes_per_second if bytes_per_second else 0.0
@@ -61,9 +70,10 @@ class PublishedRequest:
     def decoded_seconds(self) -> float | None:
         """Seconds of audio the request holds: PCM counted, Ogg Opus decoded (``None``
         without PyAV, or when the stream does not decode)."""
-        if self.audio_format != "ogg_opus":
+        decoder = DECODERS.get(self.audio_format)
+        if decoder is None:
             return round(self.audio_seconds, 6)
-        seconds = decoded_ogg_opus_seconds(bytes(self._encoded))
+        seconds = decoder(bytes(self._encoded))
         return None if seconds is None else round(seconds, 6)
 
 
@@ -79,7 +89,7 @@ class Publisher:
     requests: dict[str, PublishedRequest] = field(default_factory=dict)
     interrupts: int = 0
     closed: bool = False
-    audio_format: str = "pcm_s16le"
+    audio_format: str = AudioFormat.PCM_S16LE.value
     bitrate: int = 0
 
     def request(self, req_id: str) -> PublishedRequest:
