@@ -47,6 +47,11 @@ class SessionBase:
         self._observer: SessionObserver | None = None
         #: The current request's encoded stream, when the options name an encoder.
         self._encoded: EncodedStream | None = None
+        #: Requests interrupted while a batch of the core's events was being handed on:
+        #: the rest of that batch holds no frame of them for the caller.
+        self._interrupted_in_batch: set[str] = set()
+        #: Frames of interrupted requests taken out of the queue or the batch.
+        self._frames_purged = 0
 
     @property
     def connection_id(self) -> str | None:
@@ -158,8 +163,16 @@ class SessionBase:
             observer.request_opened(req_id)
         return req_id
 
+    @property
+    def interrupted_frames_dropped(self) -> int:
+        """Frames of interrupted requests nobody got: those that arrived after
+        ``interrupt()`` and those still queued for iteration when it was called."""
+        return self._core.interrupted_frames_dropped + self._frames_purged
+
     def _queue_interrupt(self) -> str:
         req_id = self._core.interrupt()
+        if self._core.drop_interrupted_frames:
+            self._purge_frames(req_id)
         self._drop_encoded()
         if self._observer is not None:
             self._observer.interrupted(req_id)
@@ -178,12 +191,39 @@ class SessionBase:
 
     # --- what the service says ------------------------------------------------------------
 
+    def _purge_frames(self, req_id: str) -> None:
+        """Forget the frames of an interrupted request that wait for the caller: in the
+        queue, and in the rest of the batch being handed on (the core drops later ones)."""
+        self._interrupted_in_batch.add(req_id)
+        events = self._events
+        kept = [e for e in events if not (isinstance(e, AnimationFrame) and e.req_id == req_id)]
+        if len(kept) < len(events):
+            self._count_purged(req_id, len(events) - len(kept))
+            events.clear()
+            events.extend(kept)
+
+    def _count_purged(self, req_id: str, count: int) -> None:
+        self._frames_purged += count
+        status = self._core.request(req_id)
+        if status is not None:
+            status.frames_dropped += count
+
     def _deliver_core_events(self) -> None:
-        for event in self._core.events():
-            self._deliver(event)
+        try:
+            for event in self._core.events():
+                self._deliver(event)
+        finally:
+            self._interrupted_in_batch.clear()
 
     def _deliver(self, event: Event) -> None:
         """Callbacks first, then the queue (``SessionClosed`` is always queued)."""
+        if (
+            self._interrupted_in_batch
+            and isinstance(event, AnimationFrame)
+            and event.req_id in self._interrupted_in_batch
+        ):
+            self._count_purged(event.req_id, 1)
+            return
         if isinstance(event, SessionReady):
             self._ready = True
             self._log = session_logger(event.connection_id)

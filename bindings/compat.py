@@ -313,6 +313,9 @@ class AvatarSession:
         if self._closed:  # close() ran while the handshake was in flight
             await session.close()
             raise SessionUsageError("start(): the session was closed while starting")
+        # The official SDK hands on every frame it reads, also those of a request
+        # interrupted while they were in flight: so does the facade.
+        session._core.drop_interrupted_frames = False
         self._session = session
         connection_id = session.connection_id
         assert connection_id is not None

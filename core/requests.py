@@ -28,6 +28,11 @@ class RequestStatus:
     frames: int = 0
     finished: bool = False
     interrupted: bool = False
+    #: ``interrupt()`` was called for it: frames of it still arriving are dropped.
+    interrupt_sent: bool = False
+    #: Frames of it that came (or still waited in a binding's queue) after
+    #: ``interrupt()`` and were dropped, not handed on; ``frames`` counts them too.
+    frames_dropped: int = 0
 
     @property
     def audio_seconds(self) -> float | None:
@@ -109,11 +114,12 @@ class RequestLedger:
         self._current = None
         return self._latest
 
-    def record_frame(self, req_id: str) -> None:
-        """Count one animation frame for its request."""
+    def record_frame(self, req_id: str) -> RequestStatus | None:
+        """Count one animation frame for its request (``None``: not a recent one)."""
         status = self._requests.get(req_id)
         if status is not None:
             status.frames += 1
+        return status
 
     def finish(self, req_id: str, *, interrupted: bool) -> RequestStatus | None:
         """Mark a request finished; ``None`` when unknown or already finished.

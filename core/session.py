@@ -136,10 +136,13 @@ class ClientSession:
         masker: Masker = mask,
         ping_interval: float | None = DEFAULT_PING_INTERVAL,
         ping_timeout: float | None = DEFAULT_PING_TIMEOUT,
+        drop_interrupted_frames: bool = True,
     ) -> None:
         """``entropy`` supplies WebSocket masking keys and ``masker`` applies them (a
         binding may inject a C one); ``frame_fast_path=False`` routes every frame
-        through wsproto (the reference path the fast one is tested against)."""
+        through wsproto (the reference path the fast one is tested against).
+        ``drop_interrupted_frames=False`` hands on frames of an interrupted request
+        that arrive after :meth:`interrupt` (as the official SDK does)."""
         check_header_secret(session_token, "session_token")
         for name, limit in (
             ("max_message_size", max_message_size),
@@ -176,6 +179,10 @@ class ClientSession:
         self._fast_path = frame_fast_path
         self._keepalive = Keepalive(ping_interval, ping_timeout)
         self._frame_buffer = bytearray()
+        #: Whether frames of a request arriving after its :meth:`interrupt` are dropped.
+        self.drop_interrupted_frames = drop_interrupted_frames
+        #: How many were dropped (each request's ``frames_dropped`` says whose).
+        self.interrupted_frames_dropped = 0
         self.connection_id: str | None = None
         self.capabilities: frozenset[str] = frozenset()
         per_second = self._audio_format.bytes_per_second(config.sample_rate)
@@ -445,9 +452,14 @@ class ClientSession:
         return status.req_id
 
     def interrupt(self) -> str:
-        """Interrupt the most recent request (also one whose audio already ended)."""
+        """Interrupt the most recent request (also one whose audio already ended).
+
+        The request finishes now (``RequestFinished(interrupted=True)``); frames of it
+        the service had already sent are dropped when they arrive (counted in the
+        request's ``frames_dropped``), unless ``drop_interrupted_frames`` is off."""
         self._require("interrupt")
         target = self.requests.interrupt_target()
+        target.interrupt_sent = True
         self._drop_partial_sample()
         self._send_binary(codec.encode_request_control(codec.TYPE_CLIENT_INTERRUPT, target.req_id))
         self._finish(target.req_id, interrupted=True)
@@ -602,7 +614,12 @@ class ClientSession:
             return
         elif kind == codec.TYPE_SERVER_RESPONSE_ANIMATION:
             frame = message.server_response_animation
-            self.requests.record_frame(frame.req_id)
+            status = self.requests.record_frame(frame.req_id)
+            if status is not None and status.interrupt_sent and self.drop_interrupted_frames:
+                # In flight when interrupt() went out: the caller is done with it.
+                status.frames_dropped += 1
+                self.interrupted_frames_dropped += 1
+                return
             self._events.append(
                 AnimationFrame(
                     frame.req_id, data, frame.end, _carries_animation(frame), frame.avatar_id

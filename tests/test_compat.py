@@ -553,3 +553,30 @@ def test_the_session_config_builder_builds_what_new_avatar_session_takes() -> No
     with pytest.raises(ConfigError, match="ogg_opus_encoder"):
         AvatarSession(encoded.with_app_id("a").with_ogg_opus_encoder().build())
     assert OggOpusEncoderConfig().frame_duration_ms == 20
+
+
+def test_frames_of_an_interrupted_request_still_in_flight_are_handed_on_as_officially() -> None:
+    """The official SDK passes on every frame it reads, also those of a request it
+    interrupted; the facade keeps that (the native session drops them)."""
+
+    async def scenario() -> None:
+        async with Emulator(realtime=False) as emu:
+            recorder = Recorder()
+            session = new_avatar_session(**emulator_kwargs(emu, **recorder.callbacks()))
+            await session.init()
+            await session.start()
+            first = await session.send_audio(b"\x10\x27" * 16000 * 4, end=True)
+            while not recorder.frames:
+                await asyncio.sleep(0.001)
+            assert await session.interrupt() == first
+            second = await session.send_audio(b"\0\0" * 3200, end=True)
+            await asyncio.wait_for(recorder.last_frame.wait(), WAIT)
+            while not any(frame_fields(f)[0] == second and last for f, last in recorder.frames):
+                await asyncio.sleep(0.001)
+            status = session.native.request(first)
+            assert status is not None and status.frames_dropped == 0
+            handed_on = [f for f, _ in recorder.frames if frame_fields(f)[0] == first]
+            assert len(handed_on) == status.frames
+            await session.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 20))

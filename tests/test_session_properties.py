@@ -55,11 +55,19 @@ class ClientAgainstServer(RuleBasedStateMachine):
     @initialize(
         chunk_limit=st.integers(min_value=2, max_value=200),
         slices=st.lists(st.integers(min_value=1, max_value=64), min_size=1, max_size=8),
+        drop_interrupted=st.booleans(),
     )
-    def open(self, chunk_limit: int, slices: list[int]) -> None:
+    def open(self, chunk_limit: int, slices: list[int], drop_interrupted: bool) -> None:
         self.client = ClientSession(
-            CONFIG, "token", request_ids=sequential_request_ids(), max_audio_chunk=chunk_limit
+            CONFIG,
+            "token",
+            request_ids=sequential_request_ids(),
+            max_audio_chunk=chunk_limit,
+            drop_interrupted_frames=drop_interrupted,
         )
+        self.drop_interrupted = drop_interrupted
+        #: Per interrupted request, how many events the client had emitted by then.
+        self.interrupted_at: dict[str, int] = {}
         self.server = ServerConnection()
         self.to_server = bytearray()
         self.to_client = bytearray()
@@ -71,7 +79,7 @@ class ClientAgainstServer(RuleBasedStateMachine):
         self.current: str | None = None
         self.latest: str | None = None
         self.server_requests: list[str] = []
-        self.frames_sent: list[bytes] = []
+        self.frames_sent: list[tuple[str, bytes]] = []
         self.broken = False
         self.pump_client_output()
         turn = 0
@@ -142,6 +150,7 @@ class ClientAgainstServer(RuleBasedStateMachine):
         assert self.client.interrupt() == self.latest
         self.current = None
         self.pump_client_output()
+        self.interrupted_at.setdefault(self.latest, len(self.events))
 
     @precondition(lambda self: self.client.state is SessionState.READY)
     @rule(chance=st.integers(min_value=0, max_value=4))
@@ -167,7 +176,7 @@ class ClientAgainstServer(RuleBasedStateMachine):
     def server_frame(self, pick: int, end: bool, blank: bool) -> None:
         known = self.server_requests
         req_id = "" if (blank and end) or not known else known[pick % len(known)]
-        self.frames_sent.append(encode_animation(req_id, end=end, connection_id="conn-1"))
+        self.frames_sent.append((req_id, encode_animation(req_id, end=end, connection_id="conn-1")))
         self.server.send_animation(req_id, end=end, connection_id="conn-1")
         self.to_client += self.server.data_to_send()
 
@@ -197,8 +206,34 @@ class ClientAgainstServer(RuleBasedStateMachine):
 
     @invariant()
     def frames_reach_the_application_byte_identical_and_in_order(self) -> None:
+        """Every frame, in order, but those of a request interrupted before they came
+        (when dropping is on: then each one left out is counted)."""
         data = [e.data for e in self.events if isinstance(e, AnimationFrame)]
-        assert data == self.frames_sent[: len(data)]
+        if not self.drop_interrupted:
+            assert data == [frame for _, frame in self.frames_sent[: len(data)]]
+            assert self.client.interrupted_frames_dropped == 0
+            return
+        sent = iter(self.frames_sent)
+        skipped = 0
+        for got in data:
+            for req_id, frame in sent:
+                if frame == got:
+                    break
+                assert req_id in self.interrupted_at, "a frame was lost"
+                skipped += 1
+            else:
+                raise AssertionError("a frame came that was not sent, or out of order")
+        assert skipped <= self.client.interrupted_frames_dropped
+        dropped = sum(status.frames_dropped for status in self.client.requests)
+        assert dropped == self.client.interrupted_frames_dropped
+
+    @invariant()
+    def no_frame_of_an_interrupted_request_after_the_interrupt(self) -> None:
+        if not self.drop_interrupted:
+            return
+        for index, event in enumerate(self.events):
+            if isinstance(event, AnimationFrame) and event.req_id in self.interrupted_at:
+                assert index < self.interrupted_at[event.req_id]
 
     @invariant()
     def each_request_finishes_at_most_once(self) -> None:
@@ -227,6 +262,9 @@ class ClientAgainstServer(RuleBasedStateMachine):
         if not self.broken and self.client.state is SessionState.READY:
             for req_id, sent in self.sent_audio.items():
                 assert bytes(self.got_audio[req_id]) == bytes(sent), "audio lost or altered"
+            delivered = sum(isinstance(e, AnimationFrame) for e in self.events)
+            dropped = self.client.interrupted_frames_dropped
+            assert delivered + dropped == len(self.frames_sent), "a frame unaccounted for"
         if self.client.state is SessionState.CLOSED:
             finished = {e.req_id for e in self.events if isinstance(e, RequestFinished)}
             assert finished == set(self.used_ids), "a request never finished"
