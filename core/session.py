@@ -154,9 +154,11 @@ class ClientSession:
         self.config = config
         self._secrets = session_secrets(config, session_token)
         self._max_message_size = max_message_size
-        self._max_audio_chunk = max_audio_chunk - max_audio_chunk % 2
         self._max_rejection_body = max_rejection_body
         self._audio_format = AUDIO_FORMATS[config.audio_format]
+        # Whole samples per message (at least one), whatever the format's width.
+        width = self._audio_format.alignment
+        self._max_audio_chunk = max(width, max_audio_chunk - max_audio_chunk % width)
         #: The partial sample ending the current PCM request, sent with its next audio.
         self._carry = b""
         #: Trace context given with audio that was all carried (nothing sent yet).
