@@ -124,16 +124,13 @@ async def scale(
             base = await go
             start = base + interval * index / sessions  # spread sends over the interval
             if paced:
-                delay = start - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-
+                # The loop's clock is time.monotonic() (uvloop's: the same, in whole ms).
                 def source() -> Iterator[bytes]:
                     for step in range(count):  # taken by the pacer as each falls due
                         lateness.append(time.monotonic() - (start + step * interval))
                         yield chunk(step)
 
-                await session.stream(source(), realtime=True)  # type: ignore[attr-defined]
+                await session.stream(source(), realtime=True, start=start)  # type: ignore[attr-defined]
             for step in range(0 if paced else count):
                 due = start + step * interval
                 delay = due - time.monotonic()

@@ -67,6 +67,8 @@ class _Wire(asyncio.Protocol):
         self.writable = asyncio.Event()
         self.writable.set()
         self.lost = False
+        #: Called once when the transport drains (or is lost): paced streams waiting.
+        self.on_writable: list[Callable[[], None]] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Duck-typed: uvloop's transports have the whole Transport API without being
@@ -81,7 +83,7 @@ class _Wire(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.writable.set()
+        self._writable()
         if not self.lost:
             self.lost = True
             self.on_data(b"")
@@ -90,7 +92,13 @@ class _Wire(asyncio.Protocol):
         self.writable.clear()
 
     def resume_writing(self) -> None:
+        self._writable()
+
+    def _writable(self) -> None:
         self.writable.set()
+        waiting, self.on_writable = self.on_writable, []
+        for wake in waiting:
+            wake()
 
 
 if sys.version_info >= (3, 11):
@@ -354,16 +362,19 @@ class AsyncSession(AsyncSessionBase):
         *,
         realtime: bool = True,
         end: bool = True,
+        start: float | None = None,
     ) -> str:
         """Send a source of PCM chunks as one request (closed with ``end=True`` unless
         ``end=False``); returns its req_id.
 
         ``realtime=True`` sends each chunk when its audio would start playing, as a
-        live speaker would; every session of the event loop shares one timer for it.
-        ``realtime=False`` sends as fast as backpressure allows.
+        live speaker would, the first at ``start`` (a time of ``loop.time()``; by default
+        now); every session of the event loop shares one timer for it. An ``interrupt()``
+        of the request stops the stream there. ``realtime=False`` sends as fast as
+        backpressure allows.
         """
         if realtime:
-            return await stream_paced(self, self._core.config, audio, end=end)
+            return await stream_paced(self, self._core.config, audio, end=end, start=start)
         req_id = ""
         if isinstance(audio, AsyncIterable):
             async for chunk in audio:
@@ -375,21 +386,31 @@ class AsyncSession(AsyncSessionBase):
             req_id = await self.send_audio(b"", end=True)
         return req_id
 
-    def _send_audio_now(self, audio: bytes, end: bool) -> str:
-        """Queue and write audio at once (the pacer's call: it already keeps time); once
-        the session has closed with an error, that error, which says why."""
+    def _queue_paced(self, audio: bytes, end: bool) -> str:
+        """Queue audio without writing (the pacer's call: it keeps time and writes once
+        per pass); once the session has closed with an error, that error, which says why."""
         try:
-            req_id = self._queue_audio(audio, end, None, None)
+            return self._queue_audio(audio, end, None, None)
         except LocalProtocolError:
             if self._closed is not None and self._closed.error is not None:
                 raise self._closed.error from None
             raise
-        self._write_now()
-        return req_id
 
-    def _may_write(self) -> bool:
-        """Whether the socket takes more without going over ``max_buffered_audio``."""
-        return self._wire.writable.is_set()
+    def _write_paced(self) -> None:
+        """Write what the pacer queued."""
+        self._write_now()
+
+    def _current_request(self) -> str | None:
+        """The req_id the next audio goes to (``None``: it opens a new request)."""
+        current = self._core.requests.current
+        return None if current is None else current.req_id
+
+    def _wait_writable(self, wake: Callable[[], None]) -> bool:
+        """``False`` if the socket takes more now; else ``wake()`` once it drains."""
+        if self._wire.writable.is_set():
+            return False
+        self._wire.on_writable.append(wake)
+        return True
 
     async def interrupt(self) -> str:
         """Interrupt the most recent request; returns its req_id."""

@@ -3,10 +3,15 @@ audio as it falls due.
 
 A task per session that sleeps 20 ms between sends costs a task switch and a timer
 per chunk; at a thousand sessions that alone fills a core. The :class:`Pacer` keeps
-one heap of due times and one ``call_at`` handle per loop: when it fires, it sends
-every chunk due within :data:`SLACK` straight through the session (no task wakes
-up) and re-arms for the next. A chunk is due when its audio would start playing:
-``start + bytes sent before it / bytes per second``.
+one heap of due times and one ``call_at`` handle per loop: when it fires, every
+stream with audio due within :data:`SLACK` sends *all* of it, in due order, straight
+through its session (no task wakes up), one write per session, and the timer re-arms
+for the next. A stream that fell behind (a slow pass, a socket that was full) so
+catches up in one pass, whatever the pass rate. A chunk is due when its audio would
+start playing: ``start + bytes sent before it / bytes per second``.
+
+A stream whose socket is full leaves the heap and is put back by the session when the
+socket drains (no polling); one whose request was interrupted stops there.
 """
 
 from __future__ import annotations
@@ -28,16 +33,27 @@ __all__ = ["SLACK", "PacedStream", "Pacer", "pacer_for"]
 SLACK = 0.002
 #: How far an async source may run ahead of the schedule, in seconds of audio.
 READ_AHEAD = 1.0
-#: How long a stream waits before trying again while its socket is not writable.
-RETRY_WHEN_BLOCKED = 0.005
 
 
 class PacedSession(Protocol):
-    """What the pacer needs of a session: queue audio now, and say if it may write."""
+    """What the pacer needs of a session: queue audio, write it, and say if it may."""
 
-    def _send_audio_now(self, audio: bytes, end: bool) -> str: ...
+    def _queue_paced(self, audio: bytes, end: bool) -> str:
+        """Queue audio for the current request (no write yet); its req_id."""
+        ...
 
-    def _may_write(self) -> bool: ...
+    def _write_paced(self) -> None:
+        """Write everything queued, in one write."""
+        ...
+
+    def _current_request(self) -> str | None:
+        """The req_id audio goes to now (``None``: the next audio opens a request)."""
+        ...
+
+    def _wait_writable(self, wake: Callable[[], None]) -> bool:
+        """``False`` if the socket takes more now; else ``True``, and ``wake()`` is called
+        once when it drains (or the connection is lost)."""
+        ...
 
 
 def bytes_per_second(config: SessionConfig) -> int:
@@ -54,27 +70,48 @@ def bytes_per_second(config: SessionConfig) -> int:
 class PacedStream:
     """One request's audio on its way out in real time; ``done`` holds its req_id."""
 
+    __slots__ = (
+        "buffered",
+        "chunks",
+        "done",
+        "end",
+        "pacer",
+        "rate",
+        "req_id",
+        "room",
+        "scheduled",
+        "sent_bytes",
+        "session",
+        "source",
+        "source_done",
+        "start",
+    )
+
     def __init__(
         self,
         session: PacedSession,
+        pacer: Pacer,
         rate: int,
         start: float,
         done: asyncio.Future[str],
         end: bool,
     ) -> None:
         self.session = session
+        self.pacer = pacer
         self.rate = rate
         self.start = start
         self.done = done
         self.end = end
         self.sent_bytes = 0
         self.req_id = ""
+        #: An async source's chunks, read ahead of the schedule by its feeder task.
         self.chunks: deque[bytes] = deque()
         self.buffered = 0
+        #: A plain iterable's iterator: each chunk is taken as it falls due.
         self.source: Iterator[bytes] | None = None
         self.source_done = False
-        self.room = asyncio.Event()
-        self.room.set()
+        #: Set while an async source's feeder may read ahead (made only for those).
+        self.room: asyncio.Event | None = None
         #: Whether the stream is in the pacer's heap (at most once).
         self.scheduled = False
 
@@ -83,12 +120,17 @@ class PacedStream:
         """When the next chunk's audio starts playing."""
         return self.start + self.sent_bytes / self.rate
 
+    def wake(self) -> None:
+        """Back into the pacer's schedule (the socket drained, or a chunk arrived)."""
+        if not self.done.done():
+            self.pacer.add(self)
+
     def _next_chunk(self) -> bytes | None:
-        """The next chunk to send (``None``: nothing yet; ``b""`` never)."""
+        """The next chunk to send (``None``: nothing yet, or the source ran dry)."""
         if self.chunks:
             chunk = self.chunks.popleft()
             self.buffered -= len(chunk)
-            if self.buffered <= READ_AHEAD * self.rate:
+            if self.room is not None and self.buffered <= READ_AHEAD * self.rate:
                 self.room.set()
             return chunk
         if self.source is not None:
@@ -99,28 +141,52 @@ class PacedStream:
             self.source_done = True
         return None
 
-    def send_due(self) -> bool:
-        """Send the next chunk; whether the stream has more to send later."""
-        chunk = self._next_chunk()
-        if chunk is None:
-            if self.source_done:
-                self.finish()
+    def send_due(self, horizon: float) -> bool:
+        """Queue every chunk due by ``horizon`` (and ``end=True`` if the source ran dry)
+        and write them at once; whether the stream is to be scheduled again."""
+        session = self.session
+        if self.req_id and session._current_request() != self.req_id:
+            self._resolve()  # the request was interrupted: stop here
             return False
-        self.req_id = self.session._send_audio_now(chunk, False)
-        self.sent_bytes += len(chunk)
-        return True
+        rate, start = self.rate, self.start
+        queued = False
+        try:
+            while start + self.sent_bytes / rate <= horizon:
+                chunk = self._next_chunk()
+                if chunk is None:
+                    break
+                self.req_id = session._queue_paced(chunk, False)
+                self.sent_bytes += len(chunk)
+                queued = True
+            finished = self.source_done and not self.chunks
+            if finished and self.end:
+                self.req_id = session._queue_paced(b"", True)
+                queued = True
+        finally:
+            if queued:
+                session._write_paced()
+        if finished:
+            self._resolve()
+            return False
+        return bool(self.chunks) or self.source is not None
 
     def finish(self) -> None:
-        """The source ran dry: end the request (if asked) and resolve ``done``."""
+        """An async source ran dry with nothing left to send: end the request (if asked)
+        and resolve ``done``."""
         if self.done.done():
             return
         try:
             if self.end:
-                self.req_id = self.session._send_audio_now(b"", True)
+                self.req_id = self.session._queue_paced(b"", True)
+                self.session._write_paced()
         except Exception as exc:
             self.done.set_exception(exc)
             return
-        self.done.set_result(self.req_id)
+        self._resolve()
+
+    def _resolve(self) -> None:
+        if not self.done.done():
+            self.done.set_result(self.req_id)
 
 
 class Pacer:
@@ -132,17 +198,17 @@ class Pacer:
         self._count = 0
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
+        self._firing = False
 
     def add(self, stream: PacedStream) -> None:
         """Schedule ``stream``'s next chunk at its due time (or now, if that has passed)."""
-        if not stream.scheduled:
-            self._push(stream, max(stream.due, self._loop.time()))
-
-    def _push(self, stream: PacedStream, due: float) -> None:
+        if stream.scheduled:
+            return
+        due = max(stream.due, self._loop.time())
         stream.scheduled = True
         self._count += 1
         heapq.heappush(self._heap, (due, self._count, stream))
-        if self._timer is None or due < self._timer_at:
+        if not self._firing and (self._timer is None or due < self._timer_at):
             self._arm(due)
 
     def _arm(self, due: float) -> None:
@@ -152,36 +218,40 @@ class Pacer:
         self._timer = self._loop.call_at(due, self._fire)
 
     def _fire(self) -> None:
-        """Send one chunk of every stream due by now (plus :data:`SLACK`); a stream that
-        is further behind sends its next chunk on the next pass, after the loop has
-        read its sockets, so a backlog never becomes one long burst."""
+        """Send every chunk due by now (plus :data:`SLACK`), stream by stream in due
+        order, one write per session; then re-arm at the next stream's due time."""
         self._timer = None
+        self._firing = True
         heap = self._heap
         horizon = self._loop.time() + SLACK
         again: list[PacedStream] = []
-        while heap and heap[0][0] <= horizon:
-            _, _, stream = heapq.heappop(heap)
-            stream.scheduled = False
-            if stream.done.done():
-                continue
-            if not stream.session._may_write():
-                self._count += 1
-                stream.scheduled = True
-                heapq.heappush(heap, (horizon + RETRY_WHEN_BLOCKED, self._count, stream))
-                continue
-            try:
-                more = stream.send_due()
-            except Exception as exc:  # the session closed or refused the audio
-                stream.done.set_exception(exc)
-                continue
-            if more:
-                again.append(stream)
-        for stream in again:
-            self._count += 1
-            stream.scheduled = True
-            heapq.heappush(heap, (stream.due, self._count, stream))
-        if heap:
-            self._arm(heap[0][0])
+        try:
+            while heap and heap[0][0] <= horizon:
+                stream = heapq.heappop(heap)[2]
+                stream.scheduled = False
+                if stream.done.done():
+                    continue
+                try:
+                    if stream.session._wait_writable(stream.wake):
+                        continue  # back when its socket drains
+                    if stream.send_due(horizon):
+                        again.append(stream)
+                except Exception as exc:  # the session closed or refused the audio
+                    if not stream.done.done():
+                        stream.done.set_exception(exc)
+        finally:
+            self._firing = False
+            count = self._count
+            for stream in again:
+                if not stream.scheduled:
+                    count += 1
+                    stream.scheduled = True
+                    heapq.heappush(
+                        heap, (stream.start + stream.sent_bytes / stream.rate, count, stream)
+                    )
+            self._count = count
+            if heap:
+                self._arm(heap[0][0])
 
 
 _PACERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Pacer] = weakref.WeakKeyDictionary()
@@ -201,31 +271,36 @@ async def stream_paced(
     source: Iterable[bytes] | AsyncIterable[bytes],
     *,
     end: bool,
-    clock: Callable[[], float] | None = None,
+    start: float | None = None,
 ) -> str:
-    """Send ``source``'s chunks as one request, each when its audio would start playing."""
+    """Send ``source``'s chunks as one request, each when its audio would start playing
+    (the first at ``start``, a time of the loop's clock; by default now)."""
     loop = asyncio.get_running_loop()
     rate = bytes_per_second(config)
     done: asyncio.Future[str] = loop.create_future()
-    stream = PacedStream(session, rate, (clock or loop.time)(), done, end)
-    done.add_done_callback(lambda _: stream.room.set())  # a failed stream frees its feeder
     pacer = pacer_for(loop)
-    if isinstance(source, AsyncIterable):
-        async for chunk in source:
-            if done.done():
-                break
-            if not chunk:
-                continue
-            stream.chunks.append(bytes(chunk))
-            stream.buffered += len(chunk)
-            pacer.add(stream)
-            if stream.buffered > READ_AHEAD * rate:
-                stream.room.clear()
-                await stream.room.wait()
-        stream.source_done = True
-        if not stream.scheduled:
-            stream.finish()
-    else:
+    stream = PacedStream(session, pacer, rate, loop.time() if start is None else start, done, end)
+    if not isinstance(source, AsyncIterable):
         stream.source = iter(source)
+        pacer.add(stream)
+        return await done
+    room = stream.room = asyncio.Event()
+    room.set()
+    done.add_done_callback(lambda _: room.set())  # a failed stream frees its feeder
+    async for chunk in source:
+        if done.done():
+            break
+        if not chunk:
+            continue
+        stream.chunks.append(bytes(chunk))
+        stream.buffered += len(chunk)
+        pacer.add(stream)
+        if stream.buffered > READ_AHEAD * rate:
+            room.clear()
+            await room.wait()
+    stream.source_done = True
+    if not stream.scheduled and not stream.chunks:
+        stream.finish()
+    elif not stream.scheduled:
         pacer.add(stream)
     return await done

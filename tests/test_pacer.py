@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 from hypothesis import given, settings
@@ -32,13 +32,29 @@ class RecordingSession:
         self.loop = loop
         self.sent: list[tuple[float, bytes, bool]] = []
         self.writable = True
+        self.waiting: list[Callable[[], None]] = []
 
-    def _send_audio_now(self, audio: bytes, end: bool) -> str:
+    def _queue_paced(self, audio: bytes, end: bool) -> str:
         self.sent.append((self.loop.time(), audio, end))
         return "req-1"
 
-    def _may_write(self) -> bool:
-        return self.writable
+    def _write_paced(self) -> None:
+        pass
+
+    def _current_request(self) -> str | None:
+        return "req-1"
+
+    def _wait_writable(self, wake: Callable[[], None]) -> bool:
+        if self.writable:
+            return False
+        self.waiting.append(wake)
+        return True
+
+    def drain(self) -> None:
+        self.writable = True
+        waiting, self.waiting = self.waiting, []
+        for wake in waiting:
+            wake()
 
 
 def config(**overrides: object) -> object:
@@ -60,7 +76,7 @@ def test_chunks_go_out_in_order_never_before_their_audio_would_start(sizes: list
             config(),
             chunks,
             end=True,
-            clock=lambda: start,  # type: ignore[arg-type]
+            start=start,
         )
         assert req_id == "req-1"
         return start, session.sent
@@ -133,7 +149,8 @@ def test_a_stream_waits_while_the_socket_is_not_writable() -> None:
         for _ in range(5):
             await asyncio.sleep(0.002)
         assert session.sent == []
-        session.writable = True
+        assert len(session.waiting) == 1  # it waits for the drain, it does not poll
+        session.drain()
         await streaming
         return session.sent
 
@@ -190,3 +207,65 @@ def test_a_session_that_closes_mid_stream_fails_the_stream_with_its_error() -> N
 
     error = asyncio.run(scenario())
     assert error.close_code == 4503
+
+
+def test_interrupting_one_paced_stream_stops_it_and_leaves_the_other_whole() -> None:
+    whole = pcm(640 * 20, seed=3)
+
+    async def scenario() -> tuple[str, str, dict[str, list[dict[str, object]]]]:
+        async with Emulator(realtime=False) as emu:
+            loop = asyncio.get_running_loop()
+            past = loop.time() - 60  # every chunk is due as soon as it is offered
+            configs = [
+                emu.session_config(agora=AgoraEgress(channel_name=name, token="t", uid=1))
+                for name in ("cut", "whole")
+            ]
+            async with connect(configs[0]) as cut, connect(configs[1]) as other:
+
+                async def barge_in() -> AsyncIterator[bytes]:
+                    for _ in range(3):
+                        yield pcm(640, seed=1)
+                    while (req_id := cut._current_request()) is None or (
+                        cut.request(req_id).audio_bytes < 3 * 640  # type: ignore[union-attr]
+                    ):
+                        await asyncio.sleep(0)  # until the pacer has sent all three
+                    await cut.interrupt()
+                    for _ in range(10):
+                        yield pcm(640, seed=2)
+
+                cut_id, other_id = await asyncio.gather(
+                    cut.stream(barge_in(), start=past),
+                    other.stream(chunks_of(whole, 640), start=past),
+                )
+                status = cut.request(cut_id)
+                assert status is not None and status.audio_bytes == 3 * 640
+                assert status.interrupted and not status.audio_ended
+                while other.request(other_id).frames == 0:  # type: ignore[union-attr]
+                    await asyncio.sleep(0.01)
+            return cut_id, other_id, emu.egress()["agora"]
+
+    cut_id, other_id, agora = asyncio.run(scenario())
+    [cut_request] = agora["cut"][0]["requests"]
+    assert cut_request["req_id"] == cut_id and not cut_request["completed"]
+    [other_request] = agora["whole"][0]["requests"]
+    assert other_request["req_id"] == other_id
+    assert other_request["audio_sha256"] == hashlib.sha256(whole).hexdigest()
+
+
+def test_a_paced_stream_into_a_slow_reader_arrives_whole() -> None:
+    audio = pcm(640 * 250, seed=5)  # 5 s of audio, all due at once, read slowly
+
+    async def scenario() -> list[dict[str, object]]:
+        async with Emulator(realtime=False, fault=Fault.slow_reads(400_000)) as emu:
+            agora = AgoraEgress(channel_name="slow", token="t", uid=1)
+            config = emu.session_config(agora=agora)
+            async with connect(config, max_buffered_audio=4096) as session:
+                past = asyncio.get_running_loop().time() - 60
+                req_id = await session.stream(chunks_of(audio, 640), start=past)
+                while not (status := session.request(req_id)) or not status.finished:
+                    await asyncio.wait_for(session.next_event(), 5)
+            return emu.egress()["agora"]["slow"][0]["requests"]  # type: ignore[no-any-return]
+
+    [published] = asyncio.run(scenario())
+    assert published["audio_sha256"] == hashlib.sha256(audio).hexdigest()
+    assert published["completed"]
