@@ -68,6 +68,11 @@ class SessionBase:
         """The core's state."""
         return self._core.state
 
+    @property
+    def error(self) -> AvatarError | None:
+        """Why the session ended, once its state is ``ERROR`` (``None`` otherwise)."""
+        return self._core.error
+
     def request(self, req_id: str) -> RequestStatus | None:
         """Audio sent, frames received and outcome of a recent request."""
         return self._core.request(req_id)

@@ -259,7 +259,7 @@ class AsyncSession(AsyncSessionBase):
             self._pause_reading(True)
         self._wakeup.set()
         transport = self._wire.transport
-        if self._core.state is SessionState.CLOSED:
+        if self._core.state.ended:
             self._stop_keepalive()
             if transport is not None:
                 transport.close()
@@ -279,7 +279,7 @@ class AsyncSession(AsyncSessionBase):
         self._write_now()
         self._deliver_core_events()
         self._wakeup.set()
-        if self._core.state is SessionState.CLOSED:  # the connection is gone: no goodbye
+        if self._core.state.ended:  # the connection is gone: no goodbye
             if self._wire.transport is not None:
                 self._wire.transport.abort()
         else:
@@ -337,7 +337,7 @@ class AsyncSession(AsyncSessionBase):
             raise
 
     async def _until(self, condition: Callable[[], bool]) -> None:
-        while not condition() and self._core.state is not SessionState.CLOSED:
+        while not condition() and not self._core.state.ended:
             self._wakeup.clear()
             await self._wakeup.wait()
 
@@ -444,7 +444,7 @@ class AsyncSession(AsyncSessionBase):
         transport = self._wire.transport
         self._stop_keepalive()
         try:
-            if self._core.state is not SessionState.CLOSED:
+            if not self._core.state.ended:
                 self._core.close()
                 self._write_now()
                 self._deliver_core_events()

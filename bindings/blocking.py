@@ -294,14 +294,14 @@ class BlockingSession(SessionBase):
         self._deliver_core_events()
         if self._queue_full:
             self._reading_paused = True
-        if self._core.state is SessionState.CLOSED:
+        if self._core.state.ended:
             self._drop_socket()
 
     def _after_tick(self) -> None:
         """Deliver what a keepalive tick did (a ping to send, or the end of the session)."""
         self._write_now()
         self._deliver_core_events()
-        if self._core.state is SessionState.CLOSED:
+        if self._core.state.ended:
             self._drop_socket()
 
     def _write_now(self) -> None:
@@ -395,7 +395,7 @@ class BlockingSession(SessionBase):
     def _abort(self) -> None:
         """Drop the socket now, without the closing handshake; the session reports closed."""
         try:
-            if self._core.state is not SessionState.CLOSED:
+            if not self._core.state.ended:
                 self._core.close()
                 self._on_data(b"")
         finally:
@@ -502,12 +502,12 @@ class BlockingSession(SessionBase):
     def close(self) -> None:
         """Close the session: closing handshake within the close timeout, then the socket."""
         try:
-            if self._core.state is not SessionState.CLOSED:
+            if not self._core.state.ended:
                 self._core.close()
                 self._write_now()
                 self._deliver_core_events()
                 deadline = time.monotonic() + self._options.timeouts.close
-                self._pump_until(lambda: self._core.state is SessionState.CLOSED, deadline)
+                self._pump_until(lambda: self._core.state.ended, deadline)
         finally:
             self._abort()
 

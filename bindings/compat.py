@@ -41,7 +41,7 @@ from avatarwire.core.events import (
 from avatarwire.core.events import (
     PlaybackState as CorePlaybackState,
 )
-from avatarwire.core.session import CAPABILITY_PLAYBACK_CONTROL, SessionState
+from avatarwire.core.session import CAPABILITY_PLAYBACK_CONTROL
 from avatarwire.core.steps import Timeouts
 
 from ._common import Callbacks, ConnectOptions, real_request_ids
@@ -388,7 +388,7 @@ class AvatarSession:
                 f"{name}(): {error.message}", phase=error.phase, req_id=error.req_id
             ) from None
         except AvatarError as error:
-            if session.state is SessionState.CLOSED:
+            if session.state.ended:
                 # The official SDK answers any call on an ended session with a
                 # ValueError; the error that ended it has gone to on_error already.
                 raise SessionUsageError(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import Protocol
 
+from avatarwire.core.errors import AvatarError
 from avatarwire.core.events import AnimationFrame, Event
 from avatarwire.core.requests import RequestStatus
 from avatarwire.core.session import SessionState
@@ -34,7 +35,11 @@ class SessionView(Protocol):
 
     @property
     def state(self) -> SessionState:
-        """Where the session stands (READY until it closes)."""
+        """Where the session stands: READY until it ends, CLOSED or ERROR."""
+
+    @property
+    def error(self) -> AvatarError | None:
+        """Why the session ended, once its state is ``ERROR`` (``None`` otherwise)."""
 
     def request(self, req_id: str) -> RequestStatus | None:
         """Audio sent, frames received and outcome of a recent request."""

@@ -176,7 +176,7 @@ class TrioSession(AsyncSessionBase):
         try:
             with self._reader:
                 task_status.started()
-                while self._core.state is not SessionState.CLOSED:
+                while not self._core.state.ended:
                     try:
                         data = bytes(await self._stream.receive_some(READ_SIZE))
                     except _STREAM_ERRORS:
@@ -225,7 +225,7 @@ class TrioSession(AsyncSessionBase):
         out through the writer task, so this task never waits on the socket."""
         with self._keeper:
             task_status.started()
-            while self._core.state is not SessionState.CLOSED:
+            while not self._core.state.ended:
                 deadline = self._core.next_deadline()
                 if deadline is None:
                     await self._arrived.park()
@@ -380,7 +380,7 @@ class TrioSession(AsyncSessionBase):
         self._closing = True
         self._room.unpark_all()
         try:
-            if self._core.state is not SessionState.CLOSED:
+            if not self._core.state.ended:
                 self._core.close()
                 self._take(None)
                 with trio.move_on_after(self._options.timeouts.close):
@@ -396,7 +396,7 @@ class TrioSession(AsyncSessionBase):
             await trio.aclose_forcefully(self._stream)
 
     async def _until_closed(self) -> None:
-        while self._core.state is not SessionState.CLOSED:
+        while not self._core.state.ended:
             await self._arrived.park()
 
 

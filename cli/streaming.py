@@ -29,7 +29,6 @@ from avatarwire.bindings.session import Session, SyncSession
 from avatarwire.core.config import SessionConfig
 from avatarwire.core.errors import AvatarError, LocalProtocolError
 from avatarwire.core.events import AnimationFrame, Event
-from avatarwire.core.session import SessionState
 
 from .frames_file import FrameWriter
 from .plan import AudioChunk, InterruptStep
@@ -151,7 +150,7 @@ async def _act_async(
                 await session.interrupt()
                 frames.act(action, None)
         except LocalProtocolError:
-            if session.state is not SessionState.CLOSED:
+            if not session.state.ended:
                 raise
             return  # the session closed under us: its events say why
 
@@ -211,7 +210,7 @@ def _act_blocking(session: SyncSession, job: StreamJob, frames: FrameClock) -> N
                 session.interrupt()
                 frames.act(action, None)
         except LocalProtocolError:
-            if session.state is not SessionState.CLOSED:
+            if not session.state.ended:
                 raise
             return  # the session closed under us: its events say why
 

@@ -56,6 +56,7 @@ from .events import (
 from .framing import Masker, MaskKeys, client_binary_frame, frame_at, is_plain_binary, mask
 from .handshake import configure_message, session_secrets, upgrade_request
 from .liveness import DEFAULT_PING_INTERVAL, DEFAULT_PING_TIMEOUT, Keepalive
+from .machine import Machine
 from .request_ids import RequestIdFactory
 from .requests import RequestLedger, RequestStatus
 from .session_states import (
@@ -167,7 +168,9 @@ class ClientSession:
         self._out: list[bytes] = []
         self._out_size = 0
         self._events: list[Event] = []
-        self._state = SessionState.CONNECTING
+        self._machine: Machine[SessionState, Trigger] = Machine(
+            "session", TRANSITIONS, SessionState.CONNECTING, error_state=SessionState.ERROR
+        )
         self._closed_reported = False
         self._closed: SessionClosed | None = None
         self._local_close = False
@@ -196,15 +199,22 @@ class ClientSession:
     @property
     def state(self) -> SessionState:
         """The current state (see :data:`TRANSITIONS`)."""
-        return self._state
+        return self._machine.state
 
-    def _move(self, trigger: Trigger) -> None:
-        self._state = TRANSITIONS[(self._state, trigger)]
+    @property
+    def error(self) -> AvatarError | None:
+        """Why the session ended, once it is ``ERROR`` (the ``SessionClosed.error``)."""
+        return self._machine.cause
+
+    _state = state
+
+    def _move(self, trigger: Trigger, cause: AvatarError | None = None) -> None:
+        self._machine.move(trigger, cause)
 
     def _require(self, call: str) -> None:
         if call in ALLOWED_CALLS[self._state]:
             return
-        if self._state is SessionState.CLOSED and not self._local_close:
+        if self._state.ended and not self._local_close:
             raise self._ended_by_peer()
         raise LocalProtocolError(
             f"{call}() is not allowed while the session is {self._state.name}",
@@ -260,7 +270,7 @@ class ClientSession:
 
     def receive_data(self, data: bytes) -> None:
         """Feed bytes read from the socket; ``b""`` means the peer closed the connection."""
-        if self._state is SessionState.CLOSED:
+        if self._state.ended:
             return
         if data:
             self._keepalive.heard()
@@ -286,7 +296,6 @@ class ClientSession:
         if verdict == "ping":
             self._queue(self._ws.send(Ping(payload=KEEPALIVE_PAYLOAD)))
         elif verdict == "dead":
-            self._move(Trigger.CONNECTION_LOST)
             limit, timeout = self._keepalive.silence_limit, self._keepalive.timeout
             error = AvatarError(
                 f"no data from the server for {limit:g} s (a keepalive ping went "
@@ -295,6 +304,7 @@ class ClientSession:
                 phase=Phase.WEBSOCKET_RUNTIME,
                 connection_id=self.connection_id,
             )
+            self._move(Trigger.CONNECTION_LOST, error)
             self._report_closed(None, "", error)
 
     def next_deadline(self) -> float | None:
@@ -493,7 +503,7 @@ class ClientSession:
                 "close reason must be a str that encodes to at most "
                 f"{MAX_CLOSE_REASON_BYTES} bytes of valid UTF-8"
             )
-        if self._state in (SessionState.CLOSING, SessionState.CLOSED):
+        if self._state is SessionState.CLOSING or self._state.ended:
             return
         self._local_close = True
         if self._state is SessionState.CONNECTING:
@@ -683,7 +693,7 @@ class ClientSession:
                 req_id=refusal.req_id,
             )
             self._queue(self._ws.send(CloseConnection(code=1000)))
-            self._move(Trigger.REFUSED)
+            self._move(Trigger.REFUSED, error)
             self._report_closed(None, "", error)
         else:
             self._violation(
@@ -698,7 +708,7 @@ class ClientSession:
             bytes(self._rejection_body),
             phase=Phase.WEBSOCKET_CONNECT,
         )
-        self._move(Trigger.UPGRADE_REJECTED)
+        self._move(Trigger.UPGRADE_REJECTED, error)
         self._report_closed(None, "", error)
 
     def _peer_closed(self, event: CloseConnection) -> None:
@@ -728,7 +738,8 @@ class ClientSession:
             error = error_from_close(
                 event.code, event.reason or "", phase=phase, connection_id=self.connection_id
             )
-        self._move(Trigger.PEER_CLOSE)
+        clean = error is None
+        self._move(Trigger.PEER_CLOSE if clean else Trigger.PEER_CLOSE_WITH_ERROR, error)
         self._report_closed(event.code, event.reason or "", error)
 
     def _lost(self) -> None:
@@ -748,7 +759,7 @@ class ClientSession:
             )
         elif self._state is not SessionState.CLOSING:
             error = error_from_close(None, "", phase=phase, connection_id=self.connection_id)
-        self._move(Trigger.CONNECTION_LOST)
+        self._move(Trigger.CONNECTION_LOST, error)
         self._report_closed(None, "", error)
 
     def _violation(self, message: str, close_code: int) -> None:
@@ -757,7 +768,7 @@ class ClientSession:
         )
         if self._ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
             self._queue(self._ws.send(CloseConnection(code=close_code)))
-        self._move(Trigger.PROTOCOL_VIOLATION)
+        self._move(Trigger.PROTOCOL_VIOLATION, error)
         self._report_closed(None, "", error)
 
     def _finish(self, req_id: str, *, interrupted: bool) -> None:

@@ -1,7 +1,10 @@
 """The client session's states, and every transition between them, in one place.
 
 Read the protocol off :data:`TRANSITIONS`: a (state, trigger) pair not listed there
-cannot happen. :data:`ALLOWED_CALLS` says which application calls each state takes.
+cannot happen (the session's :class:`~.machine.Machine` raises for it).
+:data:`ALLOWED_CALLS` says which application calls each state takes. A session that
+ends cleanly is ``CLOSED``; one that ends for an error is ``ERROR`` and keeps that
+error (``session.error``, the same one ``SessionClosed.error`` carries).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from collections.abc import Mapping
 from enum import IntEnum
 
 from .errors import Phase
+from .machine import final_states
 
 
 class SessionState(IntEnum):
@@ -20,6 +24,12 @@ class SessionState(IntEnum):
     READY = 2
     CLOSING = 3
     CLOSED = 4
+    ERROR = 5
+
+    @property
+    def ended(self) -> bool:
+        """Whether the session is over, cleanly (``CLOSED``) or not (``ERROR``)."""
+        return self in ENDED
 
 
 class Trigger(IntEnum):
@@ -33,31 +43,39 @@ class Trigger(IntEnum):
     PEER_CLOSE = 5
     CONNECTION_LOST = 6
     PROTOCOL_VIOLATION = 7
+    PEER_CLOSE_WITH_ERROR = 8
 
 
 S, T = SessionState, Trigger
 
 #: The whole state machine: (state, trigger) -> next state. Anything else is a bug.
+#: ``PEER_CLOSE`` is a close frame that ends nothing badly (a normal code, or the
+#: reply to our close); ``PEER_CLOSE_WITH_ERROR`` one that names an error (a code of
+#: the service's contract, an unexpected code, or any close before confirmation).
 TRANSITIONS: Mapping[tuple[SessionState, Trigger], SessionState] = {
     (S.CONNECTING, T.UPGRADE_ACCEPTED): S.CONFIGURING,
-    (S.CONNECTING, T.UPGRADE_REJECTED): S.CLOSED,
+    (S.CONNECTING, T.UPGRADE_REJECTED): S.ERROR,
     (S.CONNECTING, T.LOCAL_CLOSE): S.CLOSED,
-    (S.CONNECTING, T.CONNECTION_LOST): S.CLOSED,
-    (S.CONNECTING, T.PROTOCOL_VIOLATION): S.CLOSED,
+    (S.CONNECTING, T.CONNECTION_LOST): S.ERROR,
+    (S.CONNECTING, T.PROTOCOL_VIOLATION): S.ERROR,
     (S.CONFIGURING, T.CONFIRMED): S.READY,
-    (S.CONFIGURING, T.REFUSED): S.CLOSED,
+    (S.CONFIGURING, T.REFUSED): S.ERROR,
     (S.CONFIGURING, T.LOCAL_CLOSE): S.CLOSING,
-    (S.CONFIGURING, T.PEER_CLOSE): S.CLOSED,
-    (S.CONFIGURING, T.CONNECTION_LOST): S.CLOSED,
-    (S.CONFIGURING, T.PROTOCOL_VIOLATION): S.CLOSED,
+    (S.CONFIGURING, T.PEER_CLOSE_WITH_ERROR): S.ERROR,
+    (S.CONFIGURING, T.CONNECTION_LOST): S.ERROR,
+    (S.CONFIGURING, T.PROTOCOL_VIOLATION): S.ERROR,
     (S.READY, T.LOCAL_CLOSE): S.CLOSING,
     (S.READY, T.PEER_CLOSE): S.CLOSED,
-    (S.READY, T.CONNECTION_LOST): S.CLOSED,
-    (S.READY, T.PROTOCOL_VIOLATION): S.CLOSED,
+    (S.READY, T.PEER_CLOSE_WITH_ERROR): S.ERROR,
+    (S.READY, T.CONNECTION_LOST): S.ERROR,
+    (S.READY, T.PROTOCOL_VIOLATION): S.ERROR,
     (S.CLOSING, T.PEER_CLOSE): S.CLOSED,
     (S.CLOSING, T.CONNECTION_LOST): S.CLOSED,
-    (S.CLOSING, T.PROTOCOL_VIOLATION): S.CLOSED,
+    (S.CLOSING, T.PROTOCOL_VIOLATION): S.ERROR,
 }
+
+#: Where a session's life ends: no trigger leaves these.
+ENDED: frozenset[SessionState] = final_states(TRANSITIONS, SessionState)
 
 #: Which calls each state allows (``close`` is allowed, and a no-op, once closing).
 ALLOWED_CALLS: Mapping[SessionState, frozenset[str]] = {
@@ -66,6 +84,7 @@ ALLOWED_CALLS: Mapping[SessionState, frozenset[str]] = {
     S.READY: frozenset({"send_audio", "interrupt", "pause", "resume", "close"}),
     S.CLOSING: frozenset({"close"}),
     S.CLOSED: frozenset({"close"}),
+    S.ERROR: frozenset({"close"}),
 }
 
 PHASE_OF_STATE: Mapping[SessionState, Phase] = {
@@ -74,4 +93,5 @@ PHASE_OF_STATE: Mapping[SessionState, Phase] = {
     S.READY: Phase.WEBSOCKET_RUNTIME,
     S.CLOSING: Phase.WEBSOCKET_RUNTIME,
     S.CLOSED: Phase.WEBSOCKET_RUNTIME,
+    S.ERROR: Phase.WEBSOCKET_RUNTIME,
 }

@@ -106,12 +106,18 @@ class ClientEventLog:
         """Drain and check the session's events, then its state."""
         for event in self.session.events():
             self._check_event(event)
-        closed_state = self.session.state is SessionState.CLOSED
+        state = self.session.state
         check(
-            closed_state == (self.closed is not None),
-            f"state {self.session.state.name} but SessionClosed "
-            f"{'reported' if self.closed else 'not reported'}",
+            state.ended == (self.closed is not None),
+            f"state {state.name} but SessionClosed {'reported' if self.closed else 'not reported'}",
         )
+        # ERROR if and only if the session ended for an error, and it keeps that error.
+        error = self.closed.error if self.closed is not None else None
+        check(
+            (state is SessionState.ERROR) == (error is not None),
+            f"state {state.name} but SessionClosed.error is {error!r}",
+        )
+        check(self.session.error is error, f"session.error {self.session.error!r} is not {error!r}")
 
     def _check_event(self, event: Event) -> None:
         check(isinstance(event, CLIENT_EVENT_TYPES), f"unknown event {type(event).__name__}")

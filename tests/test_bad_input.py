@@ -532,7 +532,7 @@ def test_a_malformed_close_frame_fails_the_connection_as_a_protocol_error(
     assert isinstance(error, RemoteProtocolError), repr(error)
     assert error.code is ErrorCode.PROTOCOL_ERROR
     assert "frame" in error.message.lower()  # wsproto names what was wrong with it
-    assert client.state is SessionState.CLOSED
+    assert client.state is SessionState.ERROR and client.error is error
     peer.feed(client.data_to_send())
     assert [c.code for c in peer.closes] == [close_code]
 
@@ -544,7 +544,7 @@ def test_a_malformed_close_frame_ends_the_session_once_without_a_crash() -> None
         events = client.events()
         assert len(events) == 1 and isinstance(events[0], SessionClosed)
         assert events[0].error is not None
-        assert client.state is SessionState.CLOSED
+        assert client.state is SessionState.ERROR and client.error is events[0].error
         client.receive_data(b"more")
         client.receive_data(b"")
         assert client.events() == []

@@ -251,7 +251,7 @@ def test_send_audio_waits_for_a_service_that_does_not_read_then_fails_the_send_s
                 assert isinstance(closed, SessionClosed)
                 assert closed.error is not None
                 assert closed.error.code is ErrorCode.CONNECTION_CLOSED
-                assert session.state is SessionState.CLOSED
+                assert session.state is SessionState.ERROR and session.error is closed.error
 
         trio.run(main)
 

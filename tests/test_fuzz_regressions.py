@@ -50,7 +50,7 @@ def test_non_ascii_upgrade_header_is_a_protocol_error_not_a_unicode_crash(header
     response = head + header + b"\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
     session.receive_data(response)
     events = session.events()
-    assert session.state is SessionState.CLOSED
+    assert session.state is SessionState.ERROR
     assert len(events) == 1 and isinstance(events[0], SessionClosed)
     assert isinstance(events[0].error, RemoteProtocolError)
 

@@ -69,7 +69,7 @@ def test_silence_past_interval_and_timeout_ends_the_session_retryably() -> None:
     client.tick(7.9)
     assert client.state is SessionState.READY
     client.tick(8.0)
-    assert client.state is SessionState.CLOSED
+    assert client.state is SessionState.ERROR
     (closed,) = client.events()
     assert isinstance(closed, SessionClosed) and closed.error is not None
     assert closed.error.code is ErrorCode.CONNECTION_CLOSED and closed.error.retryable
@@ -144,7 +144,7 @@ def test_death_comes_exactly_interval_plus_timeout_after_the_last_byte(
             now = deadline
             client.tick(now)
             client.data_to_send()
-            if client.state is SessionState.CLOSED:
+            if client.state is SessionState.ERROR:
                 assert now == pytest.approx(last_byte + interval + timeout)
                 return
         now = last_byte = arrival

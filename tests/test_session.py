@@ -123,7 +123,7 @@ def test_confirm_with_empty_connection_id_is_a_protocol_error() -> None:
     (closed,) = client.events()
     assert isinstance(closed, SessionClosed)
     assert isinstance(closed.error, RemoteProtocolError)
-    assert client.state is SessionState.CLOSED
+    assert client.state is SessionState.ERROR and client.error is closed.error
 
 
 def test_server_error_in_the_handshake_refuses_the_session() -> None:

@@ -160,7 +160,7 @@ class ClientAgainstServer(RuleBasedStateMachine):
         self.client.close()
         self.pump_client_output()
 
-    @precondition(lambda self: self.client.state is not SessionState.CLOSED)
+    @precondition(lambda self: not self.client.state.ended)
     @rule(chance=st.integers(min_value=0, max_value=9))
     def connection_drops(self, chance: int) -> None:
         if chance:  # rare: a drop ends the interesting part of a run
@@ -247,9 +247,16 @@ class ClientAgainstServer(RuleBasedStateMachine):
         assert len(closed) <= 1
         if closed:
             assert closed[0] == len(self.events) - 1
-            assert self.client.state is SessionState.CLOSED
+            assert self.client.state.ended
         ready = [e for e in self.events if isinstance(e, SessionReady)]
         assert len(ready) <= 1
+
+    @invariant()
+    def ends_in_error_exactly_when_an_error_was_delivered_and_keeps_it(self) -> None:
+        closed = next((e for e in self.events if isinstance(e, SessionClosed)), None)
+        error = closed.error if closed is not None else None
+        assert (self.client.state is SessionState.ERROR) == (error is not None)
+        assert self.client.error is error
 
     def teardown(self) -> None:
         if not hasattr(self, "client"):
@@ -265,7 +272,7 @@ class ClientAgainstServer(RuleBasedStateMachine):
             delivered = sum(isinstance(e, AnimationFrame) for e in self.events)
             dropped = self.client.interrupted_frames_dropped
             assert delivered + dropped == len(self.frames_sent), "a frame unaccounted for"
-        if self.client.state is SessionState.CLOSED:
+        if self.client.state.ended:
             finished = {e.req_id for e in self.events if isinstance(e, RequestFinished)}
             assert finished == set(self.used_ids), "a request never finished"
 
