@@ -215,7 +215,7 @@ def test_cancelling_leaves_no_task_thread_or_socket(stage: str) -> None:
                     await session.next_event()
                 pytest.fail("not cancelled")
             if stage == "session":
-                assert session.state is SessionState.CLOSED
+                assert session.state.ended  # cleanly or not, depending on how far the close got
 
         async def cancel_soon() -> None:
             async with trio.open_nursery() as nursery:
