@@ -59,6 +59,7 @@ def ready_client_session() -> Any:
     from avatarwire.core.config import SessionConfig
     from avatarwire.core.server import ConfigureReceived, ServerConnection, UpgradeRequested
     from avatarwire.core.session import ClientSession, SessionState
+    from avatarwire.core.wire_constants import CAPABILITY_PLAYBACK_CONTROL
 
     config = SessionConfig(
         api_key="key",
@@ -86,7 +87,7 @@ def ready_client_session() -> Any:
             if isinstance(event, UpgradeRequested):
                 server.accept_upgrade()
             elif isinstance(event, ConfigureReceived):
-                server.confirm_session(CONNECTION_ID, ["playback_control"])
+                server.confirm_session(CONNECTION_ID, [CAPABILITY_PLAYBACK_CONTROL])
         incoming = server.data_to_send()
         if incoming:
             client.receive_data(incoming)

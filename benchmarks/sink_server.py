@@ -33,6 +33,7 @@ import signal
 import zlib
 
 from avatarwire.core.wire import FlameAnimation, Message, MessageType, ServerResponseAnimation
+from avatarwire.core.wire_constants import INGRESS_PATH, LEGACY_CONSOLE_SUFFIX, TOKEN_FIELDS
 from avatarwire.emulator.motion import MotionSynthesizer
 
 API_KEY, APP_ID, AVATAR_ID = "sink-key", "sink-app", "sink-avatar"
@@ -153,7 +154,7 @@ class SinkConnection(asyncio.Protocol):
         del self.buffer[: end + 4 + length]
         method, target = head[0].split(" ")[:2]
         if method == "POST":
-            body = json.dumps({"sessionToken": "sink-token", "session_token": "sink-token"})
+            body = json.dumps(dict.fromkeys(TOKEN_FIELDS, "sink-token"))
             self.out.append(
                 b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
                 + f"Content-Length: {len(body)}\r\n\r\n{body}".encode()
@@ -268,8 +269,8 @@ async def serve(port: int, deflate: bool, burst: bool) -> None:
     server = await loop.create_server(lambda: SinkConnection(deflate, burst), "127.0.0.1", port)
     port = server.sockets[0].getsockname()[1]
     info = {
-        "console_url": f"http://127.0.0.1:{port}/v1/console",
-        "ingress_url": f"ws://127.0.0.1:{port}/v2/driveningress",
+        "console_url": f"http://127.0.0.1:{port}{LEGACY_CONSOLE_SUFFIX}",
+        "ingress_url": f"ws://127.0.0.1:{port}{INGRESS_PATH}",
         "api_key": API_KEY,
         "app_id": APP_ID,
         "avatar_id": AVATAR_ID,

@@ -8,10 +8,11 @@ with its richer ``retry`` advice.
 
 from __future__ import annotations
 
-from enum import Enum, IntEnum
+from enum import Enum
 from typing import Any, TypeVar
 
 from avatarwire.core.errors import AvatarError, ErrorCode, LocalProtocolError, Phase
+from avatarwire.core.wire_constants import CloseCode
 
 from ._official_codes import (
     contract_close_code,
@@ -56,16 +57,6 @@ class AvatarSDKErrorCode(str, Enum):
     protocolError = "protocolError"
     serverError = "serverError"
     unknown = "unknown"
-
-
-class CloseCode(IntEnum):
-    """The service's WebSocket close codes (40xx: the request is at fault; 45xx: retry)."""
-
-    CREDITS_EXHAUSTED = 4001
-    SESSION_TIMEOUT = 4002
-    CONCURRENCY_LIMIT = 4003
-    AUTH_FAILED = 4010
-    UPSTREAM_UNAVAILABLE = 4503
 
 
 def _phase(value: Phase | str | None) -> Phase | str:

@@ -18,6 +18,7 @@ from typing import Any
 
 from avatarwire.core.config import AgoraEgress, AudioFormat, LiveKitEgress, mask_secret
 from avatarwire.core.endpoints import redact_url
+from avatarwire.core.environments import DEFAULT_ENVIRONMENT
 from avatarwire.core.steps import Timeouts
 
 __all__ = [
@@ -33,8 +34,6 @@ __all__ = [
     "SessionConfig",
     "SessionConfigBuilder",
 ]
-
-DEFAULT_ENVIRONMENT = "us-west"
 
 
 # --- playback events ----------------------------------------------------------------------

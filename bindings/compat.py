@@ -41,8 +41,8 @@ from avatarwire.core.events import (
 from avatarwire.core.events import (
     PlaybackState as CorePlaybackState,
 )
-from avatarwire.core.session import CAPABILITY_PLAYBACK_CONTROL
 from avatarwire.core.steps import Timeouts
+from avatarwire.core.wire_constants import CAPABILITY_PLAYBACK_CONTROL
 
 from ._common import Callbacks, ConnectOptions, real_request_ids
 from ._compat_errors import (

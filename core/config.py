@@ -19,6 +19,12 @@ from .audio_formats import AUDIO_FORMATS, AudioFormat, AudioFormatSpec
 from .endpoints import Endpoint, parse_endpoint, redact_url
 from .environments import BUILTIN_ENVIRONMENTS, DEFAULT_ENVIRONMENT, resolve_environment
 from .errors import ConfigError
+from .wire_constants import (
+    AVATAR_ID_QUERY,
+    LEGACY_CONSOLE_SUFFIX,
+    TOKEN_ROUTE,
+    WEBSOCKET_SEGMENT,
+)
 
 __all__ = [
     "MAX_TOKEN_LIFETIME",
@@ -67,10 +73,6 @@ REGIONS: Mapping[str, RegionEndpoints] = {
     name: RegionEndpoints(console_url=env.api, ingress_url=env.ingress_url)
     for name, env in BUILTIN_ENVIRONMENTS.items()
 }
-
-#: The token route under the API root, and the suffix an older console URL carries.
-TOKEN_ROUTE = "v1/auth/session-token"
-LEGACY_CONSOLE_SUFFIX = "/v1/console"
 
 #: The longest a session token may live (the service refuses later expiries).
 MAX_TOKEN_LIFETIME = timedelta(hours=24)
@@ -396,7 +398,7 @@ class SessionConfig:
             console = _api_root(parsed).with_path(TOKEN_ROUTE)
         if ingress_url is not None:
             parsed = parse_endpoint(ingress_url, field="ingress_url", websocket=True)
-            ingress = parsed.with_path("websocket").with_query([("id", avatar_id)])
+            ingress = parsed.with_path(WEBSOCKET_SEGMENT).with_query([(AVATAR_ID_QUERY, avatar_id)])
         object.__setattr__(self, "_console_endpoint", console)
         object.__setattr__(self, "_ingress_endpoint", ingress)
 

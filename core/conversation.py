@@ -38,6 +38,7 @@ from .events import (
 )
 from .request_ids import RequestIdFactory
 from .retry import RetryPolicy, next_delay
+from .wire_constants import CAPABILITY_PLAYBACK_CONTROL, CAPABILITY_PLAYBACK_STATE
 
 __all__ = [
     "CAPABILITY_PLAYBACK_CONTROL",
@@ -64,9 +65,6 @@ __all__ = [
     "WholeSamples",
     "session_rate_for",
 ]
-
-CAPABILITY_PLAYBACK_CONTROL = "playback_control"
-CAPABILITY_PLAYBACK_STATE = "playback_state"
 
 #: Reconnects of a conversation: quick first tries, then patient, and never forever.
 DEFAULT_RECONNECT = RetryPolicy(max_attempts=6, base_delay=0.5, max_delay=15.0, later_delay=5.0)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from .endpoints import Endpoint, parse_endpoint
 from .errors import ConfigError, Phase
 from .http_exchange import HttpExchange
+from .wire_constants import CONFIG_SERVICE_PATH, INGRESS_PATH
 
 __all__ = [
     "BUILTIN_ENVIRONMENTS",
@@ -29,12 +30,10 @@ __all__ = [
     "resolve_environment",
 ]
 
-CONFIG_SERVICE_URL = "https://config.spatialreal.cloud/sdk"
+CONFIG_SERVICE_URL = "https://config.spatialreal.cloud" + CONFIG_SERVICE_PATH
 #: Seconds a binding gives the lookup before using the presets.
 CONFIG_SERVICE_TIMEOUT = 3.0
 DEFAULT_ENVIRONMENT = "us-west"
-#: Appended to an environment's ingress origin (``/websocket`` is appended later).
-INGRESS_PATH = "/v2/driveningress"
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,16 @@ from collections.abc import Iterable, Mapping
 from enum import Enum
 from typing import Any
 
+from .wire_constants import (
+    CLOSE_GOING_AWAY,
+    CLOSE_NORMAL,
+    GRPC_INVALID_ARGUMENT,
+    GRPC_UNAUTHENTICATED,
+    GRPC_UNAVAILABLE,
+    SERVICE_CLOSE_CODES,
+    CloseCode,
+)
+
 
 class ErrorCode(str, Enum):
     """Stable error codes, spelled as the official SDKs spell them."""
@@ -85,17 +95,17 @@ class Retry(str, Enum):
 #: Server codes (numeric gRPC / service codes, or their names) -> error code.
 #: ``None`` means "depends on the text": see :data:`_EGRESS_WORDS`.
 SERVER_CODE_RULES: Mapping[int | str, ErrorCode | None] = {
-    3: None,
+    GRPC_INVALID_ARGUMENT: None,
     "INVALID_ARGUMENT": None,
-    16: ErrorCode.INVALID_EGRESS_CONFIG,
+    GRPC_UNAUTHENTICATED: ErrorCode.INVALID_EGRESS_CONFIG,
     "UNAUTHENTICATED": ErrorCode.INVALID_EGRESS_CONFIG,
-    14: ErrorCode.EGRESS_UNAVAILABLE,
+    GRPC_UNAVAILABLE: ErrorCode.EGRESS_UNAVAILABLE,
     "UNAVAILABLE": ErrorCode.EGRESS_UNAVAILABLE,
-    4001: ErrorCode.CREDITS_EXHAUSTED,
-    4002: ErrorCode.SESSION_DURATION_EXCEEDED,
-    4003: ErrorCode.CONCURRENCY_LIMIT,
-    4010: ErrorCode.SESSION_TOKEN_INVALID,
-    4503: ErrorCode.UPSTREAM_ERROR,
+    CloseCode.CREDITS_EXHAUSTED.value: ErrorCode.CREDITS_EXHAUSTED,
+    CloseCode.SESSION_TIMEOUT.value: ErrorCode.SESSION_DURATION_EXCEEDED,
+    CloseCode.CONCURRENCY_LIMIT.value: ErrorCode.CONCURRENCY_LIMIT,
+    CloseCode.AUTH_FAILED.value: ErrorCode.SESSION_TOKEN_INVALID,
+    CloseCode.UPSTREAM_UNAVAILABLE.value: ErrorCode.UPSTREAM_ERROR,
 }
 
 #: Words that turn an INVALID_ARGUMENT into an egress-config problem.
@@ -142,12 +152,12 @@ HTTP_STATUS_RULES: Mapping[int, ErrorCode] = {
 }
 
 #: Close codes that end a session normally.
-NORMAL_CLOSE_CODES = frozenset({1000, 1001})
+NORMAL_CLOSE_CODES = frozenset({CLOSE_NORMAL, CLOSE_GOING_AWAY})
 
 # --- today's contract (protocol.md section 3) ---------------------------------------
 
 #: The codes that carry a session's fate, in a close frame or a ``ServerError``.
-CLOSE_CODE_RANGE = range(4000, 5000)
+CLOSE_CODE_RANGE = SERVICE_CLOSE_CODES
 #: Within it, the codes that say the request itself is at fault (retrying cannot help).
 CALLER_FAULT_CLOSE_CODES = range(4000, 4500)
 
@@ -156,15 +166,17 @@ CALLER_FAULT_CLOSE_CODES = range(4000, 4500)
 #: free slot, later; 4010 bad or expired token, only with a fresh one; 4503 a
 #: dependency briefly down, with backoff.
 CLOSE_CODE_CONTRACT: Mapping[int, tuple[ErrorCode, Retry]] = {
-    4001: (ErrorCode.CREDITS_EXHAUSTED, Retry.NO),
-    4002: (ErrorCode.SESSION_DURATION_EXCEEDED, Retry.NEW_SESSION),
-    4003: (ErrorCode.CONCURRENCY_LIMIT, Retry.LATER),
-    4010: (ErrorCode.SESSION_TOKEN_INVALID, Retry.NEW_TOKEN),
-    4503: (ErrorCode.UPSTREAM_ERROR, Retry.BACKOFF),
+    CloseCode.CREDITS_EXHAUSTED.value: (ErrorCode.CREDITS_EXHAUSTED, Retry.NO),
+    CloseCode.SESSION_TIMEOUT.value: (ErrorCode.SESSION_DURATION_EXCEEDED, Retry.NEW_SESSION),
+    CloseCode.CONCURRENCY_LIMIT.value: (ErrorCode.CONCURRENCY_LIMIT, Retry.LATER),
+    CloseCode.AUTH_FAILED.value: (ErrorCode.SESSION_TOKEN_INVALID, Retry.NEW_TOKEN),
+    CloseCode.UPSTREAM_UNAVAILABLE.value: (ErrorCode.UPSTREAM_ERROR, Retry.BACKOFF),
 }
 
 #: Close codes the official SDK retries although they are in the contract's range.
-OFFICIAL_RETRYABLE_CLOSE_CODES = frozenset({4002, 4503})
+OFFICIAL_RETRYABLE_CLOSE_CODES = frozenset(
+    {CloseCode.SESSION_TIMEOUT.value, CloseCode.UPSTREAM_UNAVAILABLE.value}
+)
 #: Without a close code, the official SDK retries only these.
 OFFICIAL_RETRYABLE_CODES = frozenset(
     {ErrorCode.CONNECTION_FAILED, ErrorCode.CONNECTION_CLOSED, ErrorCode.UPSTREAM_ERROR}

@@ -14,6 +14,14 @@ from . import codec
 from .audio_formats import AUDIO_FORMATS
 from .config import SessionConfig
 from .wire import ClientConfigureSession, Message
+from .wire_constants import (
+    APP_ID_HEADER,
+    APP_ID_QUERY,
+    EGRESS_TYPE_AGORA,
+    EGRESS_TYPE_LIVEKIT,
+    SESSION_KEY_HEADER,
+    SESSION_KEY_QUERY,
+)
 
 
 def upgrade_request(config: SessionConfig, token: str) -> Request:
@@ -24,9 +32,12 @@ def upgrade_request(config: SessionConfig, token: str) -> Request:
     headers: list[tuple[bytes, bytes]] = []
     if config.use_query_auth:
         separator = "&" if "?" in target else "?"
-        target += separator + urlencode({"appId": config.app_id, "sessionKey": token})
+        target += separator + urlencode({APP_ID_QUERY: config.app_id, SESSION_KEY_QUERY: token})
     else:
-        headers = [(b"X-App-ID", config.app_id.encode()), (b"X-Session-Key", token.encode())]
+        headers = [
+            (APP_ID_HEADER.encode(), config.app_id.encode()),
+            (SESSION_KEY_HEADER.encode(), token.encode()),
+        ]
     headers.append((b"User-Agent", b"avatarwire"))
     return Request(
         host=endpoint.host_header,
@@ -45,14 +56,14 @@ def configure_message(config: SessionConfig) -> bytes:
         audio_format=AUDIO_FORMATS[config.audio_format].wire_value,  # type: ignore[arg-type]
     )
     if config.agora is not None:
-        configure.egress_type = 2  # type: ignore[assignment]
+        configure.egress_type = EGRESS_TYPE_AGORA  # type: ignore[assignment]
         agora = configure.agora_egress
         agora.channel_name = config.agora.channel_name
         agora.token = config.agora.token
         agora.uid = config.agora.uid
         agora.publisher_id = config.agora.publisher_id
     elif config.livekit is not None:
-        configure.egress_type = 1  # type: ignore[assignment]
+        configure.egress_type = EGRESS_TYPE_LIVEKIT  # type: ignore[assignment]
         livekit = configure.livekit_egress
         livekit.url = config.livekit.url
         livekit.room_name = config.livekit.room_name

@@ -67,6 +67,7 @@ from .session_states import (
     Trigger,
 )
 from .wire import Message, ServerResponseAnimation
+from .wire_constants import CAPABILITY_PLAYBACK_CONTROL, MAX_MESSAGE_SIZE
 
 __all__ = [
     "ALLOWED_CALLS",
@@ -79,8 +80,6 @@ __all__ = [
     "configure_message",
 ]
 
-CAPABILITY_PLAYBACK_CONTROL = "playback_control"
-
 #: Close codes the client sends when the server breaks the protocol.
 CLOSE_PROTOCOL_ERROR = 1002
 CLOSE_UNSUPPORTED_DATA = 1003
@@ -88,7 +87,7 @@ CLOSE_INVALID_PAYLOAD = 1007
 CLOSE_MESSAGE_TOO_BIG = 1009
 MAX_CLOSE_REASON_BYTES = 123
 
-DEFAULT_MAX_MESSAGE_SIZE = 4 * 1024 * 1024
+DEFAULT_MAX_MESSAGE_SIZE = MAX_MESSAGE_SIZE
 DEFAULT_MAX_AUDIO_CHUNK = 64 * 1024
 DEFAULT_MAX_REJECTION_BODY = 64 * 1024
 #: What a keepalive ping carries (the service echoes it in its pong).

@@ -23,11 +23,12 @@ from .errors import (
 )
 from .http_exchange import ExchangeState as TokenExchangeState
 from .http_exchange import HttpExchange
+from .wire_constants import API_KEY_HEADER, EXPIRE_AT_FIELD, TOKEN_FIELDS
 
 __all__ = ["TOKEN_KEYS", "TokenExchange", "TokenExchangeState"]
 
 #: Response keys that carry the token (newer and older backends).
-TOKEN_KEYS = ("session_token", "sessionToken")
+TOKEN_KEYS = TOKEN_FIELDS
 
 _PHASE = Phase.SESSION_TOKEN
 
@@ -61,8 +62,8 @@ class TokenExchange(HttpExchange):
         if not isinstance(expire_at, int) or isinstance(expire_at, bool) or expire_at <= 0:
             raise ConfigError("expire_at", repr(expire_at), "unix seconds as a positive int")
         self._token: str | None = None
-        body = json.dumps({"expireAt": expire_at}, separators=(",", ":")).encode("ascii")
-        headers = [("Content-Type", "application/json"), ("X-Api-Key", api_key)]
+        body = json.dumps({EXPIRE_AT_FIELD: expire_at}, separators=(",", ":")).encode("ascii")
+        headers = [("Content-Type", "application/json"), (API_KEY_HEADER, api_key)]
         super().__init__(
             endpoint,
             "POST",

@@ -6,11 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from avatarwire.core.server import UpgradeRequested
+from avatarwire.core.wire_constants import INGRESS_WEBSOCKET_PATH
 
 from .settings import EmulatorSettings
 from .tokens import TokenStore, TokenVerdict
-
-INGRESS_PATH = "/v2/driveningress/websocket"
 
 _INVALID_TOKEN: dict[str, object] = {"message": "Invalid session token"}
 _EXPIRED_TOKEN: dict[str, object] = {
@@ -30,7 +29,7 @@ def admit(
     upgrade: UpgradeRequested, settings: EmulatorSettings, tokens: TokenStore
 ) -> Refusal | None:
     """``None`` to accept the upgrade (its token is then used up), else the refusal."""
-    if upgrade.path.rstrip("/") != INGRESS_PATH:
+    if upgrade.path.rstrip("/") != INGRESS_WEBSOCKET_PATH:
         return Refusal(404, {"message": f"no route for {upgrade.path}"})
     if upgrade.app_id not in settings.apps.values():
         return Refusal(404, {"message": "app id unrecognized"})

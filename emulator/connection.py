@@ -19,6 +19,7 @@ from avatarwire.core.server import (
     ServerState,
     UpgradeRequested,
 )
+from avatarwire.core.wire_constants import CLOSE_GOING_AWAY
 
 from .admission import admit
 from .console import Console
@@ -155,7 +156,7 @@ class ConnectionHandler:
             await self._session.stop()
         self._link.cancel_timers()
         if self._core.state is ServerState.OPEN:
-            self._core.close(1001, "emulator shutting down")
+            self._core.close(CLOSE_GOING_AWAY, "emulator shutting down")
         with contextlib.suppress(Exception):
             self._link.flush()
         if self._writer.transport.get_write_buffer_size() == 0:

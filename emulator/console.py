@@ -11,15 +11,19 @@ from typing import Any
 
 from avatarwire.core.errors import RemoteProtocolError
 from avatarwire.core.server import HttpRequestReceived, parse_token_request
+from avatarwire.core.wire_constants import (
+    API_KEY_HEADER,
+    CONFIG_SERVICE_PATH,
+    TOKEN_ALIAS_PATH,
+    TOKEN_FIELDS,
+    TOKEN_PATH,
+)
 
 from .faults import CONSOLE_KINDS, FaultKind, first_of
 from .settings import EmulatorSettings
 from .tokens import MAX_TOKEN_LIFETIME, TokenStore
 
-TOKEN_PATH = "/v1/auth/session-token"
-#: The older route, kept by the service for old callers; it answers both token spellings.
-TOKEN_ALIAS_PATH = "/v1/console/session-tokens"
-CONFIG_PATH = "/sdk"
+#: The emulator's own route: what egress sessions would have published.
 EGRESS_PATH = "/emulator/egress"
 
 #: ``errors[0]`` of the console's refusals per HTTP status: server code (a string, the
@@ -91,10 +95,10 @@ class Console:
             if request.method != "POST":
                 return HttpAnswer(405, {"message": "method not allowed: use POST"})
             return self._issue_token(request, alias=path == TOKEN_ALIAS_PATH)
-        if path in (CONFIG_PATH, EGRESS_PATH):
+        if path in (CONFIG_SERVICE_PATH, EGRESS_PATH):
             if request.method != "GET":
                 return HttpAnswer(405, {"message": "method not allowed: use GET"})
-            if path == CONFIG_PATH:
+            if path == CONFIG_SERVICE_PATH:
                 return HttpAnswer(200, self._environments(request))
             return HttpAnswer(200, self._egress_report())
         return HttpAnswer(404, {"message": f"no route for {request.method} {path}"})
@@ -115,9 +119,10 @@ class Console:
         fault = first_of(self._settings.faults_for(None), *CONSOLE_KINDS)
         if fault is not None:
             return _faulty_answer(fault.kind, fault.code, fault.text)
-        app_id = self._settings.apps.get(request.headers.get("x-api-key", ""))
+        header = API_KEY_HEADER.lower()
+        app_id = self._settings.apps.get(request.headers.get(header, ""))
         if app_id is None:
-            detail = "missing api key" if "x-api-key" not in request.headers else "invalid api key"
+            detail = "missing api key" if header not in request.headers else "invalid api key"
             return HttpAnswer(401, refusal_body(401, detail))
         try:
             expire_at = parse_token_request(request.body)
@@ -129,9 +134,9 @@ class Console:
         if expire_at > now + MAX_TOKEN_LIFETIME:
             return _invalid_argument("expire_at must be at most 24 hours in the future")
         token = self._tokens.issue(app_id, expire_at, now=now)
-        if alias:  # old callers read ``sessionToken``; newer ones ``session_token``
-            return HttpAnswer(200, {"sessionToken": token, "session_token": token})
-        return HttpAnswer(200, {"session_token": token})
+        # The older route answers both spellings (old callers read the older one).
+        fields = TOKEN_FIELDS if alias else TOKEN_FIELDS[:1]
+        return HttpAnswer(200, dict.fromkeys(fields, token))
 
 
 def _faulty_answer(kind: FaultKind, status: int, text: str) -> HttpAnswer:

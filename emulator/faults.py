@@ -10,13 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from avatarwire.core.wire_constants import SERVICE_CLOSE_CODES, CloseCode
+
 #: Reasons sent with the service's own close codes (protocol.md).
 SERVICE_CLOSE_REASONS = {
-    4001: "credits exhausted",
-    4002: "maximum session duration reached",
-    4003: "concurrency limit reached",
-    4010: "auth failed: session token expired",
-    4503: "upstream unavailable",
+    CloseCode.CREDITS_EXHAUSTED.value: "credits exhausted",
+    CloseCode.SESSION_TIMEOUT.value: "maximum session duration reached",
+    CloseCode.CONCURRENCY_LIMIT.value: "concurrency limit reached",
+    CloseCode.AUTH_FAILED.value: "auth failed: session token expired",
+    CloseCode.UPSTREAM_UNAVAILABLE.value: "upstream unavailable",
 }
 
 
@@ -60,13 +62,19 @@ class Fault:
             raise ValueError(f"after must be >= 1, got {self.after}")
         if self.kind is FaultKind.CLOSE and not 3000 <= self.code <= 4999:
             raise ValueError(f"a CLOSE fault needs a close code in 3000..4999, got {self.code}")
-        if self.kind is FaultKind.END_SESSION and not 4000 <= self.code <= 4999:
+        if self.kind is FaultKind.END_SESSION and self.code not in SERVICE_CLOSE_CODES:
             raise ValueError(f"an END_SESSION fault needs a code in 4000..4999, got {self.code}")
         if self.kind is FaultKind.SLOW_READS and self.bytes_per_second <= 0:
             raise ValueError("a SLOW_READS fault needs bytes_per_second > 0")
 
     @classmethod
-    def close(cls, code: int = 4503, *, after_audio: int = 1, reason: str | None = None) -> Fault:
+    def close(
+        cls,
+        code: int = CloseCode.UPSTREAM_UNAVAILABLE.value,
+        *,
+        after_audio: int = 1,
+        reason: str | None = None,
+    ) -> Fault:
         """Close the socket with ``code`` once ``after_audio`` audio messages arrived."""
         text = SERVICE_CLOSE_REASONS.get(code, "closed by fault injection")
         return cls(
@@ -107,7 +115,9 @@ class Fault:
         return cls(FaultKind.SERVER_ERROR, after=at_message, code=code, text=text)
 
     @classmethod
-    def refuse_session(cls, code: int = 4003, text: str | None = None) -> Fault:
+    def refuse_session(
+        cls, code: int = CloseCode.CONCURRENCY_LIMIT.value, text: str | None = None
+    ) -> Fault:
         """Answer the configure with ``ServerError(code, text)`` and close the socket:
         with that close code when it is one of the service's (4000-4999), else 1000.
 
@@ -119,7 +129,11 @@ class Fault:
 
     @classmethod
     def end_session(
-        cls, code: int = 4503, *, after_audio: int = 1, text: str | None = None
+        cls,
+        code: int = CloseCode.UPSTREAM_UNAVAILABLE.value,
+        *,
+        after_audio: int = 1,
+        text: str | None = None,
     ) -> Fault:
         """End an open session the service's way once ``after_audio`` audio messages
         arrived: ``ServerError`` carrying the close code (4000-4999), then the close

@@ -8,15 +8,19 @@ from dataclasses import dataclass
 from avatarwire.core.audio_formats import AudioFormatSpec, format_for_wire_value
 from avatarwire.core.server import ConfigureReceived
 from avatarwire.core.wire import AgoraEgressConfig, LiveKitEgressConfig
-
-EGRESS_NONE = 0
-EGRESS_LIVEKIT = 1
-EGRESS_AGORA = 2
+from avatarwire.core.wire_constants import (
+    EGRESS_TYPE_AGORA,
+    EGRESS_TYPE_LIVEKIT,
+    EGRESS_TYPE_NONE,
+    GRPC_INVALID_ARGUMENT,
+    GRPC_UNAUTHENTICATED,
+    TRANSPORT_COMPRESSION_NONE,
+)
 
 #: gRPC-style codes the service puts in ``ServerError.code``.
 CODE_UNSET = 0
-CODE_INVALID_ARGUMENT = 3
-CODE_UNAUTHENTICATED = 16
+CODE_INVALID_ARGUMENT = GRPC_INVALID_ARGUMENT
+CODE_UNAUTHENTICATED = GRPC_UNAUTHENTICATED
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +75,7 @@ def _check_audio(configure: ConfigureReceived) -> AudioFormatSpec | HandshakeRef
         return HandshakeRefusal(
             CODE_INVALID_ARGUMENT, f"unsupported audio format: {configure.audio_format}"
         )
-    if configure.transport_compression != 0:
+    if configure.transport_compression != TRANSPORT_COMPRESSION_NONE:
         text = f"unsupported transport compression: {configure.transport_compression}"
         return HandshakeRefusal(CODE_INVALID_ARGUMENT, text)
     if configure.sample_rate not in audio_format.sample_rates:
@@ -92,17 +96,17 @@ def _check_egress(
     agora, livekit, kind = configure.agora, configure.livekit, configure.egress_type
     if agora is not None and livekit is not None:
         return _invalid_egress("set at most one of agora egress and livekit egress")
-    if kind == EGRESS_NONE:
+    if kind == EGRESS_TYPE_NONE:
         if agora is not None or livekit is not None:
             return _invalid_egress("an egress config needs egress_type agora or livekit")
         return None
-    if kind == EGRESS_AGORA:
+    if kind == EGRESS_TYPE_AGORA:
         if agora is None:
             return _invalid_egress("egress_type agora needs an agora egress config")
         if not agora.channel_name:
             return _invalid_egress("agora channel_name is empty")
         return "agora"
-    if kind == EGRESS_LIVEKIT:
+    if kind == EGRESS_TYPE_LIVEKIT:
         if livekit is None:
             return _invalid_egress("egress_type livekit needs a livekit egress config")
         return _check_livekit(livekit, rejected_livekit_tokens)

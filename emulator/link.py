@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from avatarwire.core.server import ServerConnection, ServerState
+from avatarwire.core.wire_constants import CLOSE_NORMAL
 
 #: How long to wait for the client's close frame after ours before dropping TCP.
 CLOSE_TIMEOUT = 5.0
@@ -40,7 +41,7 @@ class Link:
         except (ConnectionError, RuntimeError):
             self.abort()
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
         """Start the closing handshake; drop TCP if the client does not answer in time."""
         self.core.close(code, reason)
         self.flush()

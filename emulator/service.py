@@ -11,9 +11,14 @@ from types import TracebackType
 from typing import Any
 
 from avatarwire.core.config import SessionConfig
+from avatarwire.core.wire_constants import (
+    CONFIG_SERVICE_PATH,
+    INGRESS_PATH,
+    LEGACY_CONSOLE_SUFFIX,
+)
 
 from .connection import ConnectionHandler
-from .console import Console
+from .console import EGRESS_PATH, Console
 from .faults import Fault
 from .motion import MotionSynthesizer
 from .settings import ANY_AVATAR, EmulatorSettings
@@ -105,25 +110,25 @@ class Emulator:
     @property
     def config_url(self) -> str:
         """The config-service route: environments resolved to this emulator."""
-        return f"{self.api_url}/sdk"
+        return f"{self.api_url}{CONFIG_SERVICE_PATH}"
 
     @property
     def console_url(self) -> str:
         """Console endpoint URL (``http[s]://HOST:PORT/v1/console``)."""
         scheme = "https" if self.settings.ssl_context else "http"
-        return f"{scheme}://{self._origin_host}:{self._port}/v1/console"
+        return f"{scheme}://{self._origin_host}:{self._port}{LEGACY_CONSOLE_SUFFIX}"
 
     @property
     def ingress_url(self) -> str:
         """Ingress endpoint URL (``ws[s]://HOST:PORT/v2/driveningress``)."""
         scheme = "wss" if self.settings.ssl_context else "ws"
-        return f"{scheme}://{self._origin_host}:{self._port}/v2/driveningress"
+        return f"{scheme}://{self._origin_host}:{self._port}{INGRESS_PATH}"
 
     @property
     def egress_url(self) -> str:
         """Where ``GET`` returns the egress record as JSON."""
         scheme = "https" if self.settings.ssl_context else "http"
-        return f"{scheme}://{self._origin_host}:{self._port}/emulator/egress"
+        return f"{scheme}://{self._origin_host}:{self._port}{EGRESS_PATH}"
 
     @property
     def api_key(self) -> str:

@@ -18,6 +18,12 @@ from avatarwire.core.server import (
     ServerState,
     UnexpectedMessageReceived,
 )
+from avatarwire.core.wire_constants import (
+    CAPABILITY_PLAYBACK_CONTROL,
+    CAPABILITY_PLAYBACK_STATE,
+    CLOSE_NORMAL,
+    SERVICE_CLOSE_CODES,
+)
 
 from .faults import Fault, FaultKind, first_of
 from .handshake import CODE_INVALID_ARGUMENT, CODE_UNSET, HandshakeRefusal, negotiate
@@ -28,8 +34,6 @@ from .settings import EmulatorSettings
 from .sink import EgressSink, Publisher
 
 PLAYING, PAUSED, ENDED, INTERRUPTED = 1, 2, 3, 4
-CAPABILITY_CONTROL = "playback_control"
-CAPABILITY_STATE = "playback_state"
 
 
 def _seconds_text(seconds: float) -> str:
@@ -97,10 +101,10 @@ class IngressSession:
         """``ServerError`` then close: with the service's close code for a session-fate
         refusal (4000-4999), else normally."""
         self._link.core.send_error(refusal.code, refusal.text)
-        if 4000 <= refusal.code <= 4999:
+        if refusal.code in SERVICE_CLOSE_CODES:
             self._link.close(refusal.code, refusal.text)
         else:
-            self._link.close(1000)
+            self._link.close(CLOSE_NORMAL)
 
     def _configure(self, configure: ConfigureReceived) -> None:
         outcome = negotiate(configure, self._settings.rejected_livekit_tokens)
@@ -247,7 +251,7 @@ class IngressSession:
         declared ``playback_control``; reply with the state after it in any case."""
         current = self._latest
         target = current if not req_id else self._requests.get(req_id)
-        acts = CAPABILITY_CONTROL in self._capabilities
+        acts = CAPABILITY_PLAYBACK_CONTROL in self._capabilities
         if acts and current is not None and target is current and current.live:
             now = self._loop.time()
             current.pause(now) if pause else current.resume(now)
@@ -271,7 +275,7 @@ class IngressSession:
         return request.played(self._loop.time(), realtime=self._settings.realtime)
 
     def _send_state(self, req_id: str, state: int, played: float, reason: str = "") -> None:
-        if CAPABILITY_STATE not in self._capabilities or not self._open:
+        if CAPABILITY_PLAYBACK_STATE not in self._capabilities or not self._open:
             return
         self._link.core.send_playback_state(
             req_id,
@@ -415,7 +419,7 @@ class IngressSession:
             else:
                 text = f"no audio input for {_seconds_text(idle)} seconds"
                 self._link.core.send_error(CODE_UNSET, text, connection_id=self.connection_id)
-                self._link.close(1000, "idle timeout")
+                self._link.close(CLOSE_NORMAL, "idle timeout")
                 self._wake.set()
                 return
 

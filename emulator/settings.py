@@ -7,12 +7,18 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from avatarwire.core.wire_constants import (
+    CAPABILITY_PLAYBACK_CONTROL,
+    CAPABILITY_PLAYBACK_STATE,
+    MAX_MESSAGE_SIZE,
+)
+
 from .faults import Fault
 
 DEFAULT_API_KEY = "emulator-api-key"
 DEFAULT_APP_ID = "emulator-app"
 DEFAULT_AVATAR_ID = "emulator-avatar"
-DEFAULT_CAPABILITIES = ("playback_control", "playback_state")
+DEFAULT_CAPABILITIES = (CAPABILITY_PLAYBACK_CONTROL, CAPABILITY_PLAYBACK_STATE)
 #: Environment names the emulator's config-service route (``GET /sdk``) resolves to itself.
 DEFAULT_ENVIRONMENTS = ("us-west", "emulator")
 
@@ -61,7 +67,7 @@ class EmulatorSettings:
     drain_end_without_req_id: bool = False
     preempt: bool = False
     rejected_livekit_tokens: frozenset[str] = frozenset({"invalid", "invalid-token"})
-    max_message_size: int = 4 * 1024 * 1024
+    max_message_size: int = MAX_MESSAGE_SIZE
     faults: Mapping[str, tuple[Fault, ...]] = field(default_factory=dict)
     ssl_context: ssl.SSLContext | None = None
     wall_clock: Callable[[], float] = time.time

@@ -16,6 +16,7 @@ import h11
 
 from ..errors import LocalProtocolError
 from ..wire import FlameAnimation
+from ..wire_constants import MAX_MESSAGE_SIZE
 from . import http_messages, messages
 from .events import ClientProtocolViolation, ConnectionLost, ServerEvent
 from .ingress import CLOSE_MESSAGE_TOO_BIG, IngressSocket
@@ -35,7 +36,7 @@ class ServerConnection:
     """
 
     def __init__(
-        self, *, max_message_size: int = 4 * 1024 * 1024, max_request_body: int = 64 * 1024
+        self, *, max_message_size: int = MAX_MESSAGE_SIZE, max_request_body: int = 64 * 1024
     ) -> None:
         self.max_message_size = max_message_size
         self.max_request_body = max_request_body

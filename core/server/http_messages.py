@@ -13,6 +13,14 @@ from urllib.parse import parse_qsl
 import h11
 
 from ..errors import LocalProtocolError, RemoteProtocolError
+from ..wire_constants import (
+    APP_ID_HEADER,
+    APP_ID_QUERY,
+    AVATAR_ID_QUERY,
+    EXPIRE_AT_FIELD,
+    SESSION_KEY_HEADER,
+    SESSION_KEY_QUERY,
+)
 from .events import HttpRequestReceived, UpgradeRequested
 
 #: RFC 6455's fixed GUID, mixed into the Sec-WebSocket-Accept hash.
@@ -86,15 +94,15 @@ def upgrade_request(request: h11.Request) -> UpgradeRequested:
     if not headers.get("sec-websocket-key", "").strip():
         raise UpgradeRefused("a WebSocket upgrade needs a Sec-WebSocket-Key", 400)
     path, query = split_target(request.target.decode("latin-1"))
-    header_key = headers.get("x-session-key", "")
+    header_key = headers.get(SESSION_KEY_HEADER.lower(), "")
     return UpgradeRequested(
         path=path,
         query=query,
         headers=headers,
-        app_id=headers.get("x-app-id", "") or query.get("appId", ""),
-        session_key=header_key or query.get("sessionKey", ""),
-        avatar_id=query.get("id", ""),
-        query_auth=not header_key and bool(query.get("sessionKey")),
+        app_id=headers.get(APP_ID_HEADER.lower(), "") or query.get(APP_ID_QUERY, ""),
+        session_key=header_key or query.get(SESSION_KEY_QUERY, ""),
+        avatar_id=query.get(AVATAR_ID_QUERY, ""),
+        query_auth=not header_key and bool(query.get(SESSION_KEY_QUERY)),
     )
 
 
@@ -158,7 +166,7 @@ def parse_token_request(body: bytes) -> int:
         raise RemoteProtocolError("token request body is not JSON") from exc
     if not isinstance(document, dict):
         raise RemoteProtocolError("token request body must be a JSON object")
-    expire_at = document.get("expireAt")
+    expire_at = document.get(EXPIRE_AT_FIELD)
     if isinstance(expire_at, bool) or not isinstance(expire_at, int):
         raise RemoteProtocolError("token request needs an integer expireAt (unix seconds)")
     return expire_at
