@@ -2,8 +2,12 @@
 
 ``AvatarSDKError`` is an :class:`AvatarError`, so ``except AvatarError`` still
 catches it; its ``code`` and ``retryable`` are the official SDK's for the same wire
-event (see :mod:`avatarwire.core.official`), and ``native`` keeps the native error
-with its richer ``retry`` advice.
+event (decided in :mod:`avatarwire.core.errors` from the contract's tables), and
+``native`` keeps the native error with its richer ``retry`` advice.
+
+``AvatarSDKErrorCode`` spells the official SDK's enum member by member, so type
+checkers know its names; ``tests/test_compat*.py`` hold it equal to
+:class:`~avatarwire.core.errors.ErrorCode`.
 """
 
 from __future__ import annotations
@@ -11,15 +15,17 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any, TypeVar
 
-from avatarwire.core.errors import AvatarError, ErrorCode, LocalProtocolError, Phase
-from avatarwire.core.wire_constants import CloseCode
-
-from ._official_codes import (
+from avatarwire.core.errors import (
+    AvatarError,
+    ErrorCode,
+    LocalProtocolError,
+    Phase,
     contract_close_code,
-    official_code,
     official_retryable,
+    official_sdk_code,
     official_server_code,
 )
+from avatarwire.core.wire_constants import CloseCode
 
 __all__ = [
     "AvatarSDKError",
@@ -156,7 +162,7 @@ def to_sdk_error(error: AvatarError, kind: type[E]) -> E:
     close_code = error.close_code if error.close_code is not None else contract_close_code(error)
     converted = kind(
         message=error.message,
-        code=official_code(error),
+        code=official_sdk_code(error),
         phase=error.phase,
         http_status=error.http_status,
         server_code=official_server_code(error),

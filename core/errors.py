@@ -92,6 +92,18 @@ class Retry(str, Enum):
 
 # --- the classification table, as data -------------------------------------------
 
+#: The service's ``CloseCode`` contract: code -> (error code, what a retry takes).
+#: 4001 out of credits; 4002 maximum duration, reconnecting is expected; 4003 no
+#: free slot, later; 4010 bad or expired token, only with a fresh one; 4503 a
+#: dependency briefly down, with backoff.
+CLOSE_CODE_CONTRACT: Mapping[int, tuple[ErrorCode, Retry]] = {
+    CloseCode.CREDITS_EXHAUSTED.value: (ErrorCode.CREDITS_EXHAUSTED, Retry.NO),
+    CloseCode.SESSION_TIMEOUT.value: (ErrorCode.SESSION_DURATION_EXCEEDED, Retry.NEW_SESSION),
+    CloseCode.CONCURRENCY_LIMIT.value: (ErrorCode.CONCURRENCY_LIMIT, Retry.LATER),
+    CloseCode.AUTH_FAILED.value: (ErrorCode.SESSION_TOKEN_INVALID, Retry.NEW_TOKEN),
+    CloseCode.UPSTREAM_UNAVAILABLE.value: (ErrorCode.UPSTREAM_ERROR, Retry.BACKOFF),
+}
+
 #: Server codes (numeric gRPC / service codes, or their names) -> error code.
 #: ``None`` means "depends on the text": see :data:`_EGRESS_WORDS`.
 SERVER_CODE_RULES: Mapping[int | str, ErrorCode | None] = {
@@ -101,11 +113,7 @@ SERVER_CODE_RULES: Mapping[int | str, ErrorCode | None] = {
     "UNAUTHENTICATED": ErrorCode.INVALID_EGRESS_CONFIG,
     GRPC_UNAVAILABLE: ErrorCode.EGRESS_UNAVAILABLE,
     "UNAVAILABLE": ErrorCode.EGRESS_UNAVAILABLE,
-    CloseCode.CREDITS_EXHAUSTED.value: ErrorCode.CREDITS_EXHAUSTED,
-    CloseCode.SESSION_TIMEOUT.value: ErrorCode.SESSION_DURATION_EXCEEDED,
-    CloseCode.CONCURRENCY_LIMIT.value: ErrorCode.CONCURRENCY_LIMIT,
-    CloseCode.AUTH_FAILED.value: ErrorCode.SESSION_TOKEN_INVALID,
-    CloseCode.UPSTREAM_UNAVAILABLE.value: ErrorCode.UPSTREAM_ERROR,
+    **{code: meaning[0] for code, meaning in CLOSE_CODE_CONTRACT.items()},
 }
 
 #: Words that turn an INVALID_ARGUMENT into an egress-config problem.
@@ -160,18 +168,6 @@ NORMAL_CLOSE_CODES = frozenset({CLOSE_NORMAL, CLOSE_GOING_AWAY})
 CLOSE_CODE_RANGE = SERVICE_CLOSE_CODES
 #: Within it, the codes that say the request itself is at fault (retrying cannot help).
 CALLER_FAULT_CLOSE_CODES = range(4000, 4500)
-
-#: The service's ``CloseCode`` contract: code -> (error code, what a retry takes).
-#: 4001 out of credits; 4002 maximum duration, reconnecting is expected; 4003 no
-#: free slot, later; 4010 bad or expired token, only with a fresh one; 4503 a
-#: dependency briefly down, with backoff.
-CLOSE_CODE_CONTRACT: Mapping[int, tuple[ErrorCode, Retry]] = {
-    CloseCode.CREDITS_EXHAUSTED.value: (ErrorCode.CREDITS_EXHAUSTED, Retry.NO),
-    CloseCode.SESSION_TIMEOUT.value: (ErrorCode.SESSION_DURATION_EXCEEDED, Retry.NEW_SESSION),
-    CloseCode.CONCURRENCY_LIMIT.value: (ErrorCode.CONCURRENCY_LIMIT, Retry.LATER),
-    CloseCode.AUTH_FAILED.value: (ErrorCode.SESSION_TOKEN_INVALID, Retry.NEW_TOKEN),
-    CloseCode.UPSTREAM_UNAVAILABLE.value: (ErrorCode.UPSTREAM_ERROR, Retry.BACKOFF),
-}
 
 #: Close codes the official SDK retries although they are in the contract's range.
 OFFICIAL_RETRYABLE_CLOSE_CODES = frozenset(
@@ -424,6 +420,70 @@ class RemoteProtocolError(AvatarError):
     def __init__(self, message: str, **context: Any) -> None:
         context.setdefault("code", ErrorCode.PROTOCOL_ERROR)
         super().__init__(message, **context)
+
+
+# --- what the official SDK calls a failure ------------------------------------------
+
+
+def _as_int(value: int | str | None) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def _from_server_message(error: AvatarError) -> bool:
+    """Whether the error reports a ``ServerError`` message (not a close or a failure)."""
+    return error.phase in _SOCKET_PHASES and (
+        error.server_code is not None or error.server_detail is not None
+    )
+
+
+def contract_close_code(error: AvatarError) -> int | None:
+    """The close code of the contract the error carries: its close frame's code, or a
+    ``ServerError`` code in 4000-4999; ``None`` for anything else."""
+    code = error.close_code
+    if code is None and _from_server_message(error):
+        code = _as_int(error.server_code)
+    return code if code is not None and code in CLOSE_CODE_RANGE else None
+
+
+def official_sdk_code(error: AvatarError) -> ErrorCode:
+    """The code the official SDK gives the wire event behind ``error``: the close-code
+    contract first, then the console's or the upgrade's status table by phase, then
+    what kind of event ended the session."""
+    close_code = contract_close_code(error)
+    if close_code is not None:
+        return close_code_meaning(close_code)[0]
+    status = error.http_status
+    if error.phase is Phase.SESSION_TOKEN:
+        if error.code is ErrorCode.PROTOCOL_ERROR:
+            return ErrorCode.PROTOCOL_ERROR
+        if status is None:
+            return ErrorCode.CONNECTION_FAILED
+        return console_status_code(status)
+    if error.phase is Phase.WEBSOCKET_CONNECT:
+        if status is not None and status in UPGRADE_STATUS_RULES:
+            return UPGRADE_STATUS_RULES[status]
+        return ErrorCode.CONNECTION_FAILED
+    if error.close_code is not None:
+        return ErrorCode.CONNECTION_CLOSED
+    if _from_server_message(error):
+        return ErrorCode.SERVER_ERROR
+    if error.code in (ErrorCode.PROTOCOL_ERROR, ErrorCode.CONNECTION_FAILED):
+        return error.code
+    return ErrorCode.CONNECTION_CLOSED
+
+
+def official_server_code(error: AvatarError) -> str | None:
+    """The server code as the official SDK gives it: always the decimal code of a
+    ``ServerError`` (``"0"`` when unset), else the console's code text."""
+    if error.server_code is not None:
+        return str(error.server_code)
+    return "0" if _from_server_message(error) else None
 
 
 # --- keeping secrets out of errors --------------------------------------------------
