@@ -32,6 +32,11 @@ import json
 import signal
 import zlib
 
+from avatarwire.core.codec import (
+    TYPE_CLIENT_AUDIO_INPUT,
+    TYPE_CLIENT_CONFIGURE_SESSION,
+    TYPE_CLIENT_INTERRUPT,
+)
 from avatarwire.core.wire import FlameAnimation, Message, MessageType, ServerResponseAnimation
 from avatarwire.core.wire_constants import INGRESS_PATH, LEGACY_CONSOLE_SUFFIX, TOKEN_FIELDS
 from avatarwire.emulator.motion import MotionSynthesizer
@@ -222,7 +227,8 @@ class SinkConnection(asyncio.Protocol):
 
     def message(self, peek: bytes) -> None:
         kind = peek[1]
-        if kind == 3:  # audio: 08 03 22 <len> 0a <len> req_id [10 01] 1a <len> audio
+        # audio: 08 03 22 <len> 0a <len> req_id [10 01] 1a <len> audio
+        if kind == TYPE_CLIENT_AUDIO_INPUT:
             _, at = _read_varint(peek, 3)
             id_length, at = _read_varint(peek, at + 1)
             req_id = peek[at : at + id_length]
@@ -251,11 +257,11 @@ class SinkConnection(asyncio.Protocol):
                 del self.requests[req_id]
             elif owed and not self.burst:
                 self.out.extend([request.frame] * owed)
-        elif kind == 1:  # configure
+        elif kind == TYPE_CLIENT_CONFIGURE_SESSION:
             confirm = Message(type=MessageType.MESSAGE_SERVER_CONFIRM_SESSION)
             confirm.server_confirm_session.connection_id = CONNECTION_ID
             self.out.append(ws_frame(confirm.SerializeToString(), self.deflate))
-        elif kind == 7:  # interrupt: 08 07 42 <len> 0a <len> req_id
+        elif kind == TYPE_CLIENT_INTERRUPT:  # interrupt: 08 07 42 <len> 0a <len> req_id
             _, at = _read_varint(peek, 3)
             id_length, at = _read_varint(peek, at + 1)
             req_id = peek[at : at + id_length]

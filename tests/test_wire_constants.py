@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from avatarwire.core import codec
 from avatarwire.core import wire_constants as wire
+from avatarwire.core.audio_formats import AUDIO_FORMATS
+from avatarwire.core.wire import avatarkit_pb2 as pb
 
 ROOT = Path(__file__).resolve().parent.parent
 SCANNED = ("core", "bindings", "emulator", "cli", "integrations", "benchmarks")
@@ -75,3 +78,17 @@ def test_no_module_spells_a_wire_name_of_its_own(path: Path) -> None:
         if value.lower() in SPELLED_ONCE or value.lower().rstrip("/") in SPELLED_ONCE
     ]
     assert not spelled, f"import these from avatarwire.core.wire_constants: {spelled}"
+
+
+def test_enum_values_spelled_by_hand_agree_with_the_schema() -> None:
+    assert (wire.EGRESS_TYPE_NONE, wire.EGRESS_TYPE_LIVEKIT, wire.EGRESS_TYPE_AGORA) == (
+        pb.EGRESS_TYPE_UNSPECIFIED,
+        pb.EGRESS_TYPE_LIVEKIT,
+        pb.EGRESS_TYPE_AGORA,
+    )
+    assert wire.TRANSPORT_COMPRESSION_NONE == pb.TRANSPORT_COMPRESSION_NONE
+    for spec in AUDIO_FORMATS.values():
+        assert pb.AudioFormat.Value(f"AUDIO_FORMAT_{spec.format.name}") == spec.wire_value
+    for name in dir(codec):
+        if name.startswith("TYPE_"):
+            assert getattr(codec, name) == pb.MessageType.Value("MESSAGE_" + name[5:]), name
