@@ -20,6 +20,7 @@ import struct
 import time
 
 from avatarwire.bindings.opus import OggOpusStream
+from avatarwire.core.config import OPUS_DEFAULT_BITRATE
 
 CASES = ((16000, 16000), (24000, 24000), (22050, 24000), (48000, 48000))
 
@@ -51,7 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--bitrate", type=int, default=32000)
+    parser.add_argument("--bitrate", type=int, default=OPUS_DEFAULT_BITRATE)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     results = []
