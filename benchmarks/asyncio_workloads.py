@@ -80,10 +80,14 @@ def throughput_report(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def scale_paced(
-    open_session: Opener, infos: list[EmulatorInfo], sessions: int, seconds: float
+    open_session: Opener,
+    infos: list[EmulatorInfo],
+    sessions: int,
+    seconds: float,
+    ahead: float = 0.0,
 ) -> dict[str, Any]:
     """:func:`scale` with each session's audio sent by the library's shared pacer."""
-    return await scale(open_session, infos, sessions, seconds, paced=True)
+    return await scale(open_session, infos, sessions, seconds, paced=True, ahead=ahead)
 
 
 async def scale(
@@ -92,6 +96,7 @@ async def scale(
     sessions: int,
     seconds: float,
     paced: bool = False,
+    ahead: float = 0.0,
 ) -> dict[str, Any]:
     """``sessions`` sessions, each streaming in real time for ``seconds``: a task per
     session sleeping until each send, or (``paced``) ``session.stream(realtime=True)``."""
@@ -130,7 +135,7 @@ async def scale(
                         lateness.append(time.monotonic() - (start + step * interval))
                         yield chunk(step)
 
-                await session.stream(source(), realtime=True, start=start)  # type: ignore[attr-defined]
+                await session.stream(source(), realtime=True, start=start, ahead=ahead)  # type: ignore[attr-defined]
             for step in range(0 if paced else count):
                 due = start + step * interval
                 delay = due - time.monotonic()

@@ -1,7 +1,7 @@
 """Driver for avatarwire's asyncio binding: client ``asyncio`` (the standard loop) or
 ``uvloop``; a ``-paced`` suffix streams the scale workload through the library's
 shared pacer (``session.stream(..., realtime=True)``) instead of a sleeping task per
-session."""
+session, ``-paced-ahead`` with ``ahead=0.02`` (two 20 ms chunks per message)."""
 
 from __future__ import annotations
 
@@ -46,8 +46,9 @@ def run(
     """Run one workload on an asyncio loop (uvloop's for the ``uvloop`` clients)."""
     import asyncio
 
-    if workload == "scale" and client.endswith("-paced"):
+    if workload == "scale" and "-paced" in client:
         workload = "scale_paced"
+        params["ahead"] = 0.02 if client.endswith("-ahead") else 0.0
     main = getattr(asyncio_workloads, workload)(open_session, infos, **params)
     if client.startswith("uvloop"):
         import uvloop

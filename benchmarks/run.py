@@ -26,8 +26,16 @@ HERE = Path(__file__).resolve().parent
 OFFICIAL = ("official", "spatialreal", "official-nodeflate", "spatialreal-nodeflate")
 OURS = ("asyncio", "trio", "blocking")
 CLIENTS = ("official", "spatialreal", *OURS)
-#: The asyncio binding on uvloop, and with the shared pacer in ``scale`` (``-paced``).
-ASYNCIO_VARIANTS = ("uvloop", "asyncio-paced", "uvloop-paced")
+#: The asyncio binding on uvloop, and with the shared pacer in ``scale`` (``-paced``;
+#: ``-paced-ahead``: with ``ahead=0.02``, each chunk may go out one chunk early, joined
+#: with the one before it: half the messages).
+ASYNCIO_VARIANTS = (
+    "uvloop",
+    "asyncio-paced",
+    "uvloop-paced",
+    "asyncio-paced-ahead",
+    "uvloop-paced-ahead",
+)
 ALL_CLIENTS = (*OFFICIAL, *OURS, *ASYNCIO_VARIANTS)
 #: ``--server``: what the clients talk to in throughput, latency, interrupt and scale.
 SERVERS = ("emulator", "sink", "sink-deflate")
@@ -105,6 +113,7 @@ def measured(
 ) -> dict[str, Any]:
     """A worker run, plus the emulators' CPU over it (so a saturated emulator shows)."""
     load_before = os.getloadavg()[0]
+    share_before = cpu_share(PIN["client"])
     cpu, wall = emulators.cpu(), time.monotonic()
     result = worker(client, workload, {"emulators": emulators.infos(), **params}, timeout)
     wall = time.monotonic() - wall
@@ -113,7 +122,24 @@ def measured(
     # An emulator near its CPUs' limit falls behind: the client then waits on it.
     result["emulator_saturated"] = used >= 0.85 * emulators.cpu_limit_percent
     result["load_average_1min"] = [load_before, os.getloadavg()[0]]
+    # What a busy loop on the client's CPUs got just before and after: other work on
+    # this shared machine takes the rest, and the client competes with it the same way.
+    result["client_cpu_share_percent"] = [share_before, cpu_share(PIN["client"])]
     return result
+
+
+def cpu_share(cpus: set[int] | None, seconds: float = 0.3) -> float:
+    """Percent of one CPU a process spinning on ``cpus`` gets for ``seconds``."""
+    spin = (
+        "import time\n"
+        "w, c = time.monotonic(), time.process_time()\n"
+        f"while time.monotonic() - w < {seconds}: pass\n"
+        "print(100 * (time.process_time() - c) / (time.monotonic() - w))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", spin], capture_output=True, text=True, preexec_fn=pinned_to(cpus)
+    )
+    return round(float(done.stdout), 1)
 
 
 def core_alone(seconds: float) -> dict[str, Any]:

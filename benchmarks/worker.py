@@ -21,6 +21,8 @@ DRIVERS = {
     "uvloop": "ours_asyncio",
     "asyncio-paced": "ours_asyncio",
     "uvloop-paced": "ours_asyncio",
+    "asyncio-paced-ahead": "ours_asyncio",
+    "uvloop-paced-ahead": "ours_asyncio",
     "trio": "ours_trio",
     "blocking": "ours_blocking",
 }

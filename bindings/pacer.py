@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import math
 import weakref
 from collections import deque
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator
@@ -25,7 +26,7 @@ from typing import Protocol
 
 from avatarwire.core.audio_formats import AUDIO_FORMATS
 from avatarwire.core.config import SessionConfig
-from avatarwire.core.errors import LocalProtocolError
+from avatarwire.core.errors import ConfigError, LocalProtocolError
 
 __all__ = ["SLACK", "PacedStream", "Pacer", "pacer_for"]
 
@@ -33,6 +34,8 @@ __all__ = ["SLACK", "PacedStream", "Pacer", "pacer_for"]
 SLACK = 0.002
 #: How far an async source may run ahead of the schedule, in seconds of audio.
 READ_AHEAD = 1.0
+#: The most ``ahead`` may be: sending sooner than this is not real time any more.
+MAX_AHEAD = 0.5
 
 
 class PacedSession(Protocol):
@@ -71,6 +74,7 @@ class PacedStream:
     """One request's audio on its way out in real time; ``done`` holds its req_id."""
 
     __slots__ = (
+        "ahead",
         "buffered",
         "chunks",
         "done",
@@ -95,6 +99,7 @@ class PacedStream:
         start: float,
         done: asyncio.Future[str],
         end: bool,
+        ahead: float = 0.0,
     ) -> None:
         self.session = session
         self.pacer = pacer
@@ -102,6 +107,8 @@ class PacedStream:
         self.start = start
         self.done = done
         self.end = end
+        #: Chunks due this much after the one that is due go out with it, joined.
+        self.ahead = ahead
         self.sent_bytes = 0
         self.req_id = ""
         #: An async source's chunks, read ahead of the schedule by its feeder task.
@@ -142,29 +149,29 @@ class PacedStream:
         return None
 
     def send_due(self, horizon: float) -> bool:
-        """Queue every chunk due by ``horizon`` (and ``end=True`` if the source ran dry)
-        and write them at once; whether the stream is to be scheduled again."""
+        """Send every chunk due by ``horizon`` (plus :attr:`ahead`) as one message, with
+        ``end=True`` if the source ran dry, in one write; whether to schedule it again."""
         session = self.session
         if self.req_id and session._current_request() != self.req_id:
             self._resolve()  # the request was interrupted: stop here
             return False
         rate, start = self.rate, self.start
-        queued = False
-        try:
-            while start + self.sent_bytes / rate <= horizon:
-                chunk = self._next_chunk()
-                if chunk is None:
-                    break
-                self.req_id = session._queue_paced(chunk, False)
-                self.sent_bytes += len(chunk)
-                queued = True
-            finished = self.source_done and not self.chunks
-            if finished and self.end:
-                self.req_id = session._queue_paced(b"", True)
-                queued = True
-        finally:
-            if queued:
-                session._write_paced()
+        horizon += self.ahead
+        sent = self.sent_bytes
+        due: list[bytes] = []
+        while start + sent / rate <= horizon:
+            chunk = self._next_chunk()
+            if chunk is None:
+                break
+            due.append(chunk)
+            sent += len(chunk)
+        self.sent_bytes = sent
+        finished = self.source_done and not self.chunks
+        end = finished and self.end
+        if due or end:
+            audio = due[0] if len(due) == 1 else b"".join(due)
+            self.req_id = session._queue_paced(audio, end)
+            session._write_paced()
         if finished:
             self._resolve()
             return False
@@ -246,9 +253,7 @@ class Pacer:
                 if not stream.scheduled:
                     count += 1
                     stream.scheduled = True
-                    heapq.heappush(
-                        heap, (stream.start + stream.sent_bytes / stream.rate, count, stream)
-                    )
+                    heapq.heappush(heap, (stream.due, count, stream))
             self._count = count
             if heap:
                 self._arm(heap[0][0])
@@ -272,14 +277,27 @@ async def stream_paced(
     *,
     end: bool,
     start: float | None = None,
+    ahead: float = 0.0,
 ) -> str:
     """Send ``source``'s chunks as one request, each when its audio would start playing
-    (the first at ``start``, a time of the loop's clock; by default now)."""
+    (the first at ``start``, a time of the loop's clock; by default now), or up to
+    ``ahead`` seconds before, joined with the chunks due before it."""
+    if (
+        isinstance(ahead, bool)
+        or not isinstance(ahead, (int, float))
+        or not 0 <= ahead <= MAX_AHEAD
+    ):
+        raise ConfigError("ahead", repr(ahead), f"seconds from 0 to {MAX_AHEAD}")
+    if start is not None and (
+        isinstance(start, bool) or not isinstance(start, (int, float)) or not math.isfinite(start)
+    ):
+        raise ConfigError("start", repr(start), "a finite time of the event loop's clock")
     loop = asyncio.get_running_loop()
     rate = bytes_per_second(config)
     done: asyncio.Future[str] = loop.create_future()
     pacer = pacer_for(loop)
-    stream = PacedStream(session, pacer, rate, loop.time() if start is None else start, done, end)
+    first = loop.time() if start is None else float(start)
+    stream = PacedStream(session, pacer, rate, first, done, end, float(ahead))
     if not isinstance(source, AsyncIterable):
         stream.source = iter(source)
         pacer.add(stream)

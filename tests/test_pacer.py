@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from avatarwire.bindings.asyncio import connect
 from avatarwire.bindings.pacer import READ_AHEAD, SLACK, pacer_for, stream_paced
 from avatarwire.core.config import AgoraEgress, AudioFormat
-from avatarwire.core.errors import AvatarError, LocalProtocolError
+from avatarwire.core.errors import AvatarError, ConfigError, LocalProtocolError
 from avatarwire.core.events import RequestFinished
 from avatarwire.emulator import Emulator, Fault
 
@@ -71,22 +71,17 @@ def test_chunks_go_out_in_order_never_before_their_audio_would_start(sizes: list
         session = RecordingSession(loop)
         start = loop.time()
         chunks = [pcm(size, seed) for seed, size in enumerate(sizes)]
-        req_id = await stream_paced(
-            session,
-            config(),
-            chunks,
-            end=True,
-            start=start,
-        )
+        req_id = await stream_paced(session, config(), chunks, end=True, start=start)  # type: ignore[arg-type]
         assert req_id == "req-1"
         return start, session.sent
 
     start, sent = asyncio.run(scenario())
-    audio = [entry for entry in sent if entry[1]]
-    assert [len(chunk) for _, chunk, _ in audio] == sizes
-    assert sent[-1][1:] == (b"", True)  # the source ran dry: the request is ended
+    assert b"".join(chunk for _, chunk, _ in sent) == b"".join(
+        pcm(size, seed) for seed, size in enumerate(sizes)
+    )
+    assert [end for _, _, end in sent] == [False] * (len(sent) - 1) + [True]
     played = 0
-    for when, chunk, _ in audio:
+    for when, chunk, _ in sent:  # a message's first byte is the earliest due in it
         assert when >= start + played / RATE - SLACK, "a chunk went out before it was due"
         played += len(chunk)
 
@@ -154,7 +149,8 @@ def test_a_stream_waits_while_the_socket_is_not_writable() -> None:
         await streaming
         return session.sent
 
-    assert [chunk for _, chunk, _ in asyncio.run(scenario())] == [pcm(64), pcm(64), b""]
+    # Both chunks fell due while it waited: they go out at once, ending the request.
+    assert [entry[1:] for entry in asyncio.run(scenario())] == [(pcm(64) * 2, True)]
 
 
 def test_realtime_pacing_needs_pcm() -> None:
@@ -269,3 +265,25 @@ def test_a_paced_stream_into_a_slow_reader_arrives_whole() -> None:
     [published] = asyncio.run(scenario())
     assert published["audio_sha256"] == hashlib.sha256(audio).hexdigest()
     assert published["completed"]
+
+
+BAD_OPTIONS = [
+    ("ahead", -0.01),
+    ("ahead", 0.6),
+    ("ahead", float("nan")),
+    ("ahead", True),
+    ("ahead", "1"),
+    ("start", float("inf")),
+    ("start", "now"),
+    ("start", False),
+]
+
+
+@pytest.mark.parametrize(("option", "value"), BAD_OPTIONS)
+def test_a_bad_ahead_or_start_is_a_config_error_naming_it(option: str, value: object) -> None:
+    async def scenario() -> None:
+        session = RecordingSession(asyncio.get_running_loop())
+        await stream_paced(session, config(), [pcm(64)], end=True, **{option: value})  # type: ignore[arg-type]
+
+    with pytest.raises(ConfigError, match=option):
+        asyncio.run(scenario())
