@@ -81,6 +81,11 @@ class Machine(Generic[StateT, TriggerT]):
         """Whether ``trigger`` is allowed in the current state."""
         return (self._state, trigger) in self._table
 
+    def fails_on(self, trigger: TriggerT) -> bool:
+        """Whether ``trigger`` would move the machine into its failed state (so a cause
+        is worth building)."""
+        return self._table.get((self._state, trigger)) is self._error_state
+
     def move(self, trigger: TriggerT, cause: AvatarError | None = None) -> StateT:
         """Take the table's step for ``trigger``; ``cause`` goes with a move into the
         failed state, and only with one. Returns the new state."""

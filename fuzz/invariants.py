@@ -12,7 +12,7 @@ from wsproto.connection import Connection as FrameConnection
 from wsproto.connection import ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Pong
 
-from avatarwire.core.errors import AvatarError, RemoteProtocolError
+from avatarwire.core.errors import AvatarError, ErrorCode, RemoteProtocolError
 from avatarwire.core.events import (
     AnimationFrame,
     Event,
@@ -200,6 +200,28 @@ def _is_terminal(event: ServerEvent) -> bool:
     )
 
 
+def _check_ending(server: ServerConnection, event: ServerEvent) -> None:
+    """A connection ends in ERROR exactly when the client broke the protocol (the
+    violation kept as its cause) or dropped a connection we were not closing."""
+    state, error = server.state, server.error
+    if isinstance(event, ClientClosed):
+        check(state is ServerState.CLOSED, f"ClientClosed left the server {state}")
+    elif isinstance(event, ClientProtocolViolation):
+        check(
+            state is ServerState.ERROR
+            and error is not None
+            and (error.message, error.close_code, error.http_status)
+            == (event.reason, event.close_code, event.http_status),
+            f"{event!r} left the server {state} with {error!r}",
+        )
+    else:
+        check(
+            state is ServerState.CLOSED
+            or (error is not None and error.code is ErrorCode.CONNECTION_CLOSED),
+            f"ConnectionLost left the server {state} with {error!r}",
+        )
+
+
 class ServerEventLog:
     """Everything a server connection reported, checked as it arrives."""
 
@@ -217,10 +239,11 @@ class ServerEventLog:
         check(self.terminal is None, f"{type(event).__name__} after {self.terminal!r}")
         if _is_terminal(event):
             self.terminal = event
-            check(
-                self.server.state is ServerState.CLOSED,
-                f"{type(event).__name__} but the state is {self.server.state}",
-            )
+            state = self.server.state
+            check(self.server.closed, f"{type(event).__name__} but the state is {state}")
+            _check_ending(self.server, event)
+        state, error = self.server.state, self.server.error
+        check((state is ServerState.ERROR) == (error is not None), f"{state} with {error!r}")
         if isinstance(event, UpgradeRequested):
             self.upgrades += 1
             check(self.upgrades == 1 and self.requests == 0, "second request on one connection")

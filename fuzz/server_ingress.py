@@ -34,7 +34,6 @@ from avatarwire.core.server import (
     HttpRequestReceived,
     InterruptReceived,
     ServerConnection,
-    ServerState,
     UpgradeRequested,
     parse_token_request,
 )
@@ -156,8 +155,8 @@ def TestOneInput(data: bytes) -> None:
         server.receive_data(b"")
         app.answer_all()
         server.data_to_send()
-        check(server.state is ServerState.CLOSED, f"EOF left the server {server.state}")
-    if server.state is ServerState.CLOSED:
+        check(server.closed, f"EOF left the server {server.state}")
+    if server.closed:
         server.data_to_send()
         server.receive_data(b"\x88\x80\0\0\0\0")
         app.answer_all()

@@ -16,6 +16,15 @@ from avatarwire.core.errors import AvatarError, ErrorCode, LocalProtocolError
 from avatarwire.core.events import SessionClosed
 from avatarwire.core.machine import Machine, final_states
 from avatarwire.core.request_ids import sequential_request_ids
+from avatarwire.core.server import (
+    ClientClosed,
+    ClientProtocolViolation,
+    ConnectionLost,
+    ServerConnection,
+    ServerState,
+    ServerTrigger,
+)
+from avatarwire.core.server import states as server_states
 from avatarwire.core.session import ClientSession
 from avatarwire.core.session_states import (
     ALLOWED_CALLS,
@@ -52,6 +61,7 @@ class Spec:
 
 MACHINES = [
     Spec("session", TRANSITIONS, SessionState, Trigger, SessionState.ERROR),
+    Spec("server", server_states.TRANSITIONS, ServerState, ServerTrigger, ServerState.ERROR),
 ]
 
 PAIRS = [
@@ -138,3 +148,42 @@ def test_a_session_closed_by_its_caller_is_closed_without_a_cause() -> None:
     client.close()
     assert client.state is SessionState.CLOSED and client.error is None
     assert client.events() == [SessionClosed(None, "", None)]
+
+
+def test_every_server_state_has_its_calls() -> None:
+    assert set(server_states.ALLOWED_CALLS) == set(ServerState)
+
+
+def test_a_request_the_server_cannot_parse_leaves_it_in_error_with_the_violation() -> None:
+    server = ServerConnection()
+    server.receive_data(b"NOT HTTP AT ALL\r\n\r\n")
+    (event,) = server.events()
+    assert isinstance(event, ClientProtocolViolation) and event.http_status == 400
+    assert server.state is ServerState.ERROR and server.closed
+    assert server.error is not None
+    assert (server.error.message, server.error.http_status) == (event.reason, 400)
+    with pytest.raises(LocalProtocolError, match="respond\\(\\) is not allowed in state error"):
+        server.respond(200, {})
+
+
+def test_a_client_that_drops_the_connection_leaves_the_server_in_error() -> None:
+    server = ServerConnection()
+    server.receive_data(b"")
+    assert server.events() == [ConnectionLost()]
+    assert server.state is ServerState.ERROR
+    assert server.error is not None and server.error.code is ErrorCode.CONNECTION_CLOSED
+
+
+def test_a_client_close_leaves_the_server_closed_without_a_cause() -> None:
+    client = ClientSession(make_config(), TOKEN, request_ids=sequential_request_ids())
+    server = ServerConnection()
+    server.receive_data(client.data_to_send())
+    server.events()
+    server.accept_upgrade()
+    client.receive_data(server.data_to_send())
+    client.close()
+    server.receive_data(client.data_to_send())
+    server.events()  # the configure, sent before the close
+    server.confirm_session("conn-1")
+    assert server.events() == [ClientClosed(1000, "")]
+    assert server.state is ServerState.CLOSED and server.error is None

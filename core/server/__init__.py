@@ -22,10 +22,11 @@ from .events import (
 )
 from .http_messages import parse_token_request
 from .messages import encode_animation
-from .states import ALLOWED_CALLS, ServerState
+from .states import ALLOWED_CALLS, TRANSITIONS, ServerState, ServerTrigger
 
 __all__ = [
     "ALLOWED_CALLS",
+    "TRANSITIONS",
     "AudioReceived",
     "ClientClosed",
     "ClientProtocolViolation",
@@ -38,6 +39,7 @@ __all__ = [
     "ServerConnection",
     "ServerEvent",
     "ServerState",
+    "ServerTrigger",
     "UnexpectedMessageReceived",
     "UpgradeRequested",
     "encode_animation",

@@ -14,15 +14,24 @@ from collections.abc import Mapping, Sequence
 
 import h11
 
-from ..errors import LocalProtocolError
+from ..errors import AvatarError, LocalProtocolError
+from ..machine import Machine
 from ..wire import FlameAnimation
 from ..wire_constants import MAX_MESSAGE_SIZE
 from . import http_messages, messages
 from .events import ClientProtocolViolation, ConnectionLost, ServerEvent
 from .ingress import CLOSE_MESSAGE_TOO_BIG, IngressSocket
-from .states import ALLOWED_CALLS, AWAITING_ANSWER, ServerState, state_after
+from .states import (
+    ALLOWED_CALLS,
+    AWAITING_ANSWER,
+    TRANSITIONS,
+    ServerState,
+    ServerTrigger,
+    cause_of,
+    trigger_of,
+)
 
-S = ServerState
+S, T = ServerState, ServerTrigger
 
 #: Largest WebSocket frame header (2 + 8 length + 4 mask bytes).
 _MAX_FRAME_HEADER = 14
@@ -40,7 +49,9 @@ class ServerConnection:
     ) -> None:
         self.max_message_size = max_message_size
         self.max_request_body = max_request_body
-        self._state = S.READING_REQUEST
+        self._machine: Machine[ServerState, ServerTrigger] = Machine(
+            "server connection", TRANSITIONS, S.READING_REQUEST, error_state=S.ERROR
+        )
         self._eof = False
         self._pending_violation: ServerEvent | None = None
         self._outgoing = bytearray()
@@ -53,17 +64,23 @@ class ServerConnection:
         self._socket: IngressSocket | None = None
 
     def __repr__(self) -> str:
-        return f"<ServerConnection state={self._state.value}>"
+        return f"<ServerConnection state={self.state.value}>"
 
     @property
     def state(self) -> ServerState:
         """The current :class:`ServerState`."""
-        return self._state
+        return self._machine.state
+
+    @property
+    def error(self) -> AvatarError | None:
+        """Why the connection ended, once it is ``ERROR`` (the client's fault or a drop)."""
+        return self._machine.cause
 
     @property
     def closed(self) -> bool:
-        """Whether to close the TCP connection once ``data_to_send()`` is flushed."""
-        return self._state is S.CLOSED
+        """Whether to close the TCP connection once ``data_to_send()`` is flushed (the
+        connection ended, ``CLOSED`` or ``ERROR``)."""
+        return self._machine.ended
 
     def data_to_send(self) -> bytes:
         """Bytes queued for the peer since the last call (drains the queue)."""
@@ -81,15 +98,15 @@ class ServerConnection:
 
         Bytes arriving once the connection is closed are ignored.
         """
-        if self._state is S.CLOSED or self._eof:
+        if self.closed or self._eof:
             return
         if not data:
             self._eof = True
         elif self._socket is not None:
             self._socket.receive_data(bytes(data))
-        elif self._state is S.READING_REQUEST:
+        elif self.state is S.READING_REQUEST:
             self._parser.receive_data(bytes(data))
-        elif self._state is S.UPGRADE_REQUESTED and not self._early_overflow:
+        elif self.state is S.UPGRADE_REQUESTED and not self._early_overflow:
             self._early_bytes += len(data)
             self._early_overflow = self._early_bytes > self.max_message_size + _MAX_FRAME_HEADER
             if not self._early_overflow:
@@ -98,19 +115,21 @@ class ServerConnection:
 
     def next_event(self) -> ServerEvent | None:
         """The next event, or ``None`` until more bytes arrive (or after the end)."""
-        if self._state is S.CLOSED:
+        if self.closed:
             return None
         event: ServerEvent | None = None
         if self._pending_violation is not None:
             event, self._pending_violation = self._pending_violation, None
-        elif self._state is S.READING_REQUEST:
+        elif self.state is S.READING_REQUEST:
             event = self._read_request()
-        elif self._socket is not None and self._state not in AWAITING_ANSWER:
+        elif self._socket is not None and self.state not in AWAITING_ANSWER:
             event = self._socket.next_event()
         if event is None and self._eof:
             event = ConnectionLost()
-        if event is not None:
-            self._state = state_after(event, self._state)
+        trigger = trigger_of(event) if event is not None else None
+        if event is not None and trigger is not None:
+            failing = self._machine.fails_on(trigger)
+            self._machine.move(trigger, cause_of(event) if failing else None)
         return event
 
     def events(self) -> list[ServerEvent]:
@@ -158,10 +177,10 @@ class ServerConnection:
     # --- answers from the application ------------------------------------------------------
 
     def _require(self, call: str) -> None:
-        if self._state not in ALLOWED_CALLS[call]:
-            allowed = ", ".join(sorted(state.value for state in ALLOWED_CALLS[call]))
+        if call not in ALLOWED_CALLS[self.state]:
+            allowed = ", ".join(s.value for s, calls in ALLOWED_CALLS.items() if call in calls)
             raise LocalProtocolError(
-                f"{call}() is not allowed in state {self._state.value} (allowed in: {allowed})"
+                f"{call}() is not allowed in state {self.state.value} (allowed in: {allowed})"
             )
 
     def respond(
@@ -177,7 +196,7 @@ class ServerConnection:
         self._outgoing += http_messages.response_bytes(
             status, body, content_type=content_type, headers=headers
         )
-        self._state = S.CLOSED
+        self._machine.move(T.RESPONDED)
 
     def reject_upgrade(
         self,
@@ -192,7 +211,7 @@ class ServerConnection:
         self._outgoing += http_messages.response_bytes(
             status, body, content_type=content_type, headers=headers
         )
-        self._state = S.CLOSED
+        self._machine.move(T.UPGRADE_REJECTED)
 
     def accept_upgrade(self) -> None:
         """Switch to WebSocket (101, no extensions, no subprotocol); await configure."""
@@ -200,7 +219,7 @@ class ServerConnection:
         self._outgoing += http_messages.accept_response(self._websocket_key)
         early, _ = self._parser.trailing_data
         self._socket = IngressSocket(max_message_size=self.max_message_size, early_bytes=early)
-        self._state = S.AWAITING_CONFIGURE
+        self._machine.move(T.UPGRADE_ACCEPTED)
         if self._early_overflow:
             reason = "client sent more than a message before the upgrade was answered"
             self._pending_violation = self._socket.fail(CLOSE_MESSAGE_TOO_BIG, reason)
@@ -213,7 +232,7 @@ class ServerConnection:
         """Send ``ServerConfirmSession``; the session is open."""
         self._require("confirm_session")
         self._send(messages.encode_confirm(connection_id, list(capabilities)))
-        self._state = S.OPEN
+        self._machine.move(T.CONFIRMED)
 
     def send_error(
         self, code: int, message: str, *, req_id: str = "", connection_id: str = ""
@@ -271,12 +290,12 @@ class ServerConnection:
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Close: a close frame on an ingress socket (then wait for the reply or EOF),
         nothing on plain HTTP. Does nothing once closing or closed."""
-        if self._state in (S.CLOSING, S.CLOSED):
+        if self.state is S.CLOSING or self.closed:
             return
         if self._socket is None:
-            self._state = S.CLOSED
+            self._machine.move(T.LOCAL_CLOSE)
             return
         if not (1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999):
             raise LocalProtocolError(f"close code {code} may not be sent")
         self._socket.close(code, reason)
-        self._state = S.CLOSING
+        self._machine.move(T.LOCAL_CLOSE)
