@@ -332,7 +332,30 @@ def request_frame(event: Event, req_id: str) -> AnimationFrame | bool:
 
 
 class AsyncSessionBase(SessionBase):
-    """Iteration shared by the async bindings, over their ``next_event``."""
+    """The commands and the iteration of the async bindings, over their I/O: how a
+    command's bytes are written (``_written``) and how the next event is awaited."""
+
+    def _check_io(self) -> None:
+        """Raise the failure of I/O another task of the session met (none by default)."""
+
+    async def _written(self, req_id: str) -> str:
+        """Write what a command queued, waiting while too much is unsent; its req_id."""
+        raise NotImplementedError
+
+    async def interrupt(self) -> str:
+        """Interrupt the most recent request; returns its req_id."""
+        self._check_io()
+        return await self._written(self._queue_interrupt())
+
+    async def pause(self) -> str:
+        """Hold playout of the most recent request (``playback_control`` only)."""
+        self._check_io()
+        return await self._written(self._queue_pause())
+
+    async def resume(self) -> str:
+        """Resume playout held by :meth:`pause`."""
+        self._check_io()
+        return await self._written(self._queue_resume())
 
     async def next_event(self) -> Event:
         """The next event; after the session closed, its ``SessionClosed`` again."""

@@ -415,21 +415,7 @@ class AsyncSession(AsyncSessionBase):
         self._wire.on_writable.append(wake)
         return True
 
-    async def interrupt(self) -> str:
-        """Interrupt the most recent request; returns its req_id."""
-        req_id = self._queue_interrupt()
-        await self._flush()
-        return req_id
-
-    async def pause(self) -> str:
-        """Hold playout of the most recent request (``playback_control`` only)."""
-        req_id = self._queue_pause()
-        await self._flush()
-        return req_id
-
-    async def resume(self) -> str:
-        """Resume playout held by :meth:`pause`."""
-        req_id = self._queue_resume()
+    async def _written(self, req_id: str) -> str:
         await self._flush()
         return req_id
 

@@ -2,24 +2,21 @@
 each binding's ``connect()``.
 
 ``connect_with_retry(config, policy=p, ...)`` is ``asyncio.connect(config, retry=p,
-...)``; the trio and blocking helpers likewise. Each imports only its own binding.
+...)``; the trio and blocking helpers likewise. Each binding is imported only when
+its helper is called, and none of them is known here beyond its name.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from typing import TYPE_CHECKING, Any
+import importlib
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from typing import Any, Protocol, TypeVar
 
 from avatarwire.core.config import SessionConfig
 from avatarwire.core.retry import RetryPolicy
 
 from ._common import RetryCallback
-
-if TYPE_CHECKING:
-    from .asyncio import AsyncSession
-    from .blocking import BlockingSession
-    from .trio import TrioSession
+from .session import Session, SyncSession
 
 __all__ = [
     "RetryCallback",
@@ -30,57 +27,51 @@ __all__ = [
 ]
 
 
-def _no_token(name: str, connect_kwargs: dict[str, Any]) -> None:
-    if "session_token" in connect_kwargs:
-        raise TypeError(
-            f"{name}() does not take session_token: every attempt fetches a new one "
-            "(tokens are single-use); use connect() to open with a given token"
-        )
+R_co = TypeVar("R_co", covariant=True)
 
 
-@asynccontextmanager
-async def connect_with_retry(
-    config: SessionConfig,
-    *,
-    policy: RetryPolicy,
-    on_retry: RetryCallback | None = None,
-    **connect_kwargs: Any,
-) -> AsyncIterator[AsyncSession]:
-    """``avatarwire.bindings.asyncio.connect(config, retry=policy, ...)``."""
-    from .asyncio import connect
+class _Helper(Protocol[R_co]):
+    """``connect_with_retry(config, policy=..., on_retry=..., **connect_keywords)``."""
 
-    _no_token("connect_with_retry", connect_kwargs)
-    async with connect(config, retry=policy, on_retry=on_retry, **connect_kwargs) as session:
-        yield session
+    def __call__(
+        self,
+        config: SessionConfig,
+        *,
+        policy: RetryPolicy,
+        on_retry: RetryCallback | None = None,
+        **connect_kwargs: Any,
+    ) -> R_co: ...
 
 
-@asynccontextmanager
-async def connect_with_retry_trio(
-    config: SessionConfig,
-    *,
-    policy: RetryPolicy,
-    on_retry: RetryCallback | None = None,
-    **connect_kwargs: Any,
-) -> AsyncIterator[TrioSession]:
-    """``avatarwire.bindings.trio.connect(config, retry=policy, ...)``."""
-    from .trio import connect
+def _helper(binding: str, name: str) -> Any:
+    """The helper that calls ``connect(config, retry=policy, ...)`` of the named binding."""
 
-    _no_token("connect_with_retry_trio", connect_kwargs)
-    async with connect(config, retry=policy, on_retry=on_retry, **connect_kwargs) as session:
-        yield session
+    def helper(
+        config: SessionConfig,
+        *,
+        policy: RetryPolicy,
+        on_retry: RetryCallback | None = None,
+        **connect_kwargs: Any,
+    ) -> Any:
+        if "session_token" in connect_kwargs:
+            raise TypeError(
+                f"{name}() does not take session_token: every attempt fetches a new one "
+                "(tokens are single-use); use connect() to open with a given token"
+            )
+        connect = importlib.import_module(f"avatarwire.bindings.{binding}").connect
+        return connect(config, retry=policy, on_retry=on_retry, **connect_kwargs)
+
+    helper.__name__ = helper.__qualname__ = name
+    helper.__doc__ = f"``avatarwire.bindings.{binding}.connect(config, retry=policy, ...)``."
+    return helper
 
 
-@contextmanager
-def connect_with_retry_blocking(
-    config: SessionConfig,
-    *,
-    policy: RetryPolicy,
-    on_retry: RetryCallback | None = None,
-    **connect_kwargs: Any,
-) -> Iterator[BlockingSession]:
-    """``avatarwire.bindings.blocking.connect(config, retry=policy, ...)``."""
-    from .blocking import connect
-
-    _no_token("connect_with_retry_blocking", connect_kwargs)
-    with connect(config, retry=policy, on_retry=on_retry, **connect_kwargs) as session:
-        yield session
+connect_with_retry: _Helper[AbstractAsyncContextManager[Session]] = _helper(
+    "asyncio", "connect_with_retry"
+)
+connect_with_retry_trio: _Helper[AbstractAsyncContextManager[Session]] = _helper(
+    "trio", "connect_with_retry_trio"
+)
+connect_with_retry_blocking: _Helper[AbstractContextManager[SyncSession]] = _helper(
+    "blocking", "connect_with_retry_blocking"
+)

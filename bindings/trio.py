@@ -317,12 +317,12 @@ class TrioSession(AsyncSessionBase):
 
     # --- what the application calls ---------------------------------------------------
 
-    def _check_writes(self) -> None:
+    def _check_io(self) -> None:
         """Raise the error of a write that failed in another task (the session is closed)."""
         if self._write_failure is not None:
             raise self._write_failure
 
-    async def _sent(self, req_id: str) -> str:
+    async def _written(self, req_id: str) -> str:
         await self._flush()
         return req_id
 
@@ -340,7 +340,7 @@ class TrioSession(AsyncSessionBase):
         (waiting until the socket took it) once the core holds a batch's worth.
         """
         await trio.lowlevel.checkpoint_if_cancelled()  # a cancelled call queues nothing
-        self._check_writes()
+        self._check_io()
         req_id = self._queue_audio(audio, end, traceparent, tracestate)
         if self._core.bytes_to_send >= self._batch_bytes:
             await self._flush()
@@ -348,21 +348,6 @@ class TrioSession(AsyncSessionBase):
             self._write_scheduled = True
             self._write_wanted.unpark_all()
         return req_id
-
-    async def interrupt(self) -> str:
-        """Interrupt the most recent request; returns its req_id."""
-        self._check_writes()
-        return await self._sent(self._queue_interrupt())
-
-    async def pause(self) -> str:
-        """Hold playout of the most recent request (``playback_control`` only)."""
-        self._check_writes()
-        return await self._sent(self._queue_pause())
-
-    async def resume(self) -> str:
-        """Resume playout held by :meth:`pause`."""
-        self._check_writes()
-        return await self._sent(self._queue_resume())
 
     async def next_event(self) -> Event:
         """The next event; after the session closed, its ``SessionClosed`` again."""
