@@ -80,6 +80,26 @@ def encode_audio_input(
     return b"".join((_TAG_TYPE, b"\x03", _TAG_AUDIO_INPUT, varint(len(inner)), inner))
 
 
+#: What every audio message starts with: its type, then the audio input's tag.
+_AUDIO_MESSAGE_HEAD = _TAG_TYPE + b"\x03" + _TAG_AUDIO_INPUT
+
+
+def req_id_field(req_id: str) -> bytes:
+    """A request's ``req_id`` field, encoded once for all its audio messages."""
+    return length_delimited(_TAG_REQ_ID, req_id.encode())
+
+
+def encode_audio_continuation(req_field: bytes, audio: bytes, end: bool) -> bytes:
+    """:func:`encode_audio_input` for non-empty audio without trace context, its
+    ``req_id`` field given pre-encoded (:func:`req_id_field`): the same bytes."""
+    size = len(audio)
+    if end:
+        req_field += _TAG_END_TRUE
+    audio_head = _TAG_AUDIO + varint(size)
+    inner = len(req_field) + len(audio_head) + size
+    return b"".join((_AUDIO_MESSAGE_HEAD, varint(inner), req_field, audio_head, audio))
+
+
 def encode_request_control(message_type: int, req_id: str) -> bytes:
     """An interrupt, pause or resume message for ``req_id``."""
     message = Message(type=message_type)  # type: ignore[arg-type]

@@ -16,6 +16,8 @@ _MASKED = 0x80
 _LENGTH_16 = 126
 _LENGTH_64 = 127
 _KEY_POOL_SIZE = 4096
+_HEAD_16 = bytes((PLAIN_BINARY, _MASKED | _LENGTH_16))
+_HEAD_64 = bytes((PLAIN_BINARY, _MASKED | _LENGTH_64))
 
 #: XORs a payload with a four-byte key: :func:`mask`, or a C one a binding injects.
 Masker = Callable[[bytes, bytes], bytes]
@@ -62,6 +64,16 @@ def client_binary_frame(payload: bytes, key: bytes, masker: Masker = mask) -> by
     else:
         header = bytes((PLAIN_BINARY, _MASKED | _LENGTH_64)) + size.to_bytes(8, "big")
     return b"".join((header, key, masker(payload, key)))
+
+
+def client_binary_head(size: int, key: bytes) -> bytes:
+    """The header and masking key of a masked, final binary frame of ``size`` bytes:
+    :func:`client_binary_frame` is this followed by the masked payload."""
+    if size < _LENGTH_16:
+        return bytes((PLAIN_BINARY, _MASKED | size)) + key
+    if size < 1 << 16:
+        return _HEAD_16 + size.to_bytes(2, "big") + key
+    return _HEAD_64 + size.to_bytes(8, "big") + key
 
 
 def frame_at(buffer: bytearray, position: int) -> tuple[int, int] | None:
