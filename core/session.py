@@ -54,6 +54,7 @@ from .events import (
     SessionReady,
 )
 from .framing import (
+    PLAIN_BINARY,
     Masker,
     MaskKeys,
     client_binary_frame,
@@ -106,6 +107,7 @@ MAX_RESPONSE_HEAD = 64 * 1024
 #: The blank line that ends an HTTP head, as h11 finds it (bare LF line ends too).
 _HEAD_END = re.compile(rb"\n\r?\n")
 _READY = SessionState.READY
+_LENGTH_16 = 126
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
@@ -196,6 +198,8 @@ class ClientSession:
         #: The send lane: a READY session's next audio for a started request, taken
         #: without the slow path's steps (see :meth:`_send_audio_lane`).
         self._send_lane = fast_lanes and frame_fast_path
+        #: The receive lane: plain binary frames read straight from the bytes given.
+        self._receive_lane = fast_lanes and frame_fast_path
         self._lane_req_id = ""
         self._lane_req_field = b""
         self._keepalive = Keepalive(ping_interval, ping_timeout)
@@ -286,6 +290,19 @@ class ClientSession:
 
     def receive_data(self, data: bytes) -> None:
         """Feed bytes read from the socket; ``b""`` means the peer closed the connection."""
+        if (
+            self._receive_lane
+            and self._state is _READY
+            and type(data) is bytes
+            and data
+            and not self._frame_buffer
+            and not self._incoming
+        ):
+            self._keepalive.heard()
+            rest = self._receive_plain_binary(data)
+            if rest and not self._closed_reported:
+                self._receive_frames(rest)
+            return
         if self._state.ended:
             return
         if data:
@@ -364,6 +381,31 @@ class ClientSession:
                     return
         except (WsRemoteProtocolError, WsLocalProtocolError, UnicodeDecodeError) as exc:
             self._violation(f"invalid data from the server: {exc}", CLOSE_PROTOCOL_ERROR)
+
+    def _receive_plain_binary(self, data: bytes) -> bytes:
+        """The receive lane: whole, final, unmasked binary frames at the start of
+        ``data`` (nothing buffered before them) go straight to the protocol, without
+        copying into the frame buffer; the rest, from the first frame that is anything
+        else or incomplete, is returned for :meth:`_receive_frames`."""
+        size = len(data)
+        limit = self._max_message_size
+        position = 0
+        while position + 2 <= size and data[position] == PLAIN_BINARY:
+            length = data[position + 1]  # 126 and up: a longer length, or masked
+            start = position + 2
+            if length == _LENGTH_16 and start + 2 <= size:
+                length = (data[start] << 8) | data[start + 1]
+                start += 2
+            elif length >= _LENGTH_16:
+                break
+            end = start + length
+            if end > size or length > limit:
+                break
+            self._handle_message(data[start:end])
+            position = end
+            if self._closed_reported:
+                return b""
+        return data[position:] if position else data
 
     def _receive_frames(self, data: bytes) -> None:
         """Split whole frames off the buffer: plain binary messages go straight to the

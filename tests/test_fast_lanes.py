@@ -112,6 +112,8 @@ messages = st.one_of(
         st.integers(min_value=0, max_value=4),
     ),
     st.binary(max_size=12),  # undecodable, or an unknown type
+    # Bytes that read as frame headers when a cut lands inside them.
+    st.lists(st.sampled_from([0x82, 0x02, 0x05, 0x7E, 0x00]), max_size=40).map(bytes),
 )
 
 
@@ -119,7 +121,8 @@ messages = st.one_of(
 def server_frames(draw: st.DrawFn) -> bytes:
     kind = draw(
         st.sampled_from(
-            ["message"] * 8 + ["fragmented", "ping", "pong", "close", "text", "rsv", "opcode"]
+            ["message"] * 8
+            + ["fragmented", "first fragment", "ping", "pong", "close", "text", "rsv", "opcode"]
         )
     )
     if kind == "message":
@@ -128,6 +131,8 @@ def server_frames(draw: st.DrawFn) -> bytes:
         data = draw(messages)
         cut = draw(st.integers(min_value=0, max_value=len(data)))
         return server_frame(0x2, data[:cut], fin=False) + server_frame(0x0, data[cut:])
+    if kind == "first fragment":  # a message left open: a plain binary frame is then wrong
+        return server_frame(0x2, draw(messages), fin=False)
     if kind == "ping":
         return server_frame(0x9, draw(st.binary(max_size=8)))
     if kind == "pong":
@@ -276,10 +281,32 @@ def test_a_stream_of_whole_chunks_is_byte_identical_through_either_path(
     cfg = config(AudioFormat.PCM_S16LE)
     fast = ready_client(cfg, True, 64)
     slow = ready_client(cfg, False, 64)
-    for size, end in zip(sizes, itertools.cycle(ends)):
+    for size, end in zip(sizes, itertools.cycle(ends), strict=False):
         audio = bytes(range(size)) * 2
         assert fast.send_audio(audio, end) == slow.send_audio(audio, end)
         assert fast.data_to_send() == slow.data_to_send()  # the same keys, too
     assert [dataclasses.asdict(s) for s in fast.requests] == [
         dataclasses.asdict(s) for s in slow.requests
     ]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    frames=st.lists(server_frames(), min_size=1, max_size=8),
+    at_boundaries=st.lists(st.booleans(), min_size=8, max_size=8),
+    cuts=st.lists(st.integers(min_value=0, max_value=4000), max_size=4),
+)
+def test_server_bytes_cut_at_frame_boundaries_and_anywhere_read_the_same(
+    frames: list[bytes], at_boundaries: list[bool], cuts: list[int]
+) -> None:
+    """The receive lane starts at the first byte of each read: cut the stream at frame
+    boundaries (where it takes over) as well as inside frames."""
+    boundaries = list(itertools.accumulate(len(frame) for frame in frames))
+    chosen = [b for b, keep in zip(boundaries, at_boundaries, strict=False) if keep]
+    cfg = config(AudioFormat.PCM_S16LE)
+    fast = ready_client(cfg, True, 64)
+    slow = ready_client(cfg, False, 64)
+    for client in (fast, slow):
+        client.send_audio(b"\x01\x02" * 8)  # req-1 is open: its frames count
+    call = ("server", frames, [*chosen, *cuts])
+    assert step(fast, call) == step(slow, call)
