@@ -213,12 +213,32 @@ class SessionBase:
         if status is not None:
             status.frames_dropped += count
 
+    #: Frames take :meth:`_deliver_frame`, the short way to the callback and the queue
+    #: (off: every event takes :meth:`_deliver`; tests hold the two together).
+    _frame_lane = True
+
     def _deliver_core_events(self) -> None:
+        lane = self._frame_lane
         try:
             for event in self._core.events():
-                self._deliver(event)
+                if lane and type(event) is AnimationFrame:
+                    self._deliver_frame(event)
+                else:
+                    self._deliver(event)
         finally:
             self._interrupted_in_batch.clear()
+
+    def _deliver_frame(self, frame: AnimationFrame) -> None:
+        """What :meth:`_deliver` does with a frame, without the other events' checks."""
+        interrupted = self._interrupted_in_batch
+        if interrupted and frame.req_id in interrupted:
+            self._count_purged(frame.req_id, 1)
+            return
+        if self._observer is not None:
+            self._observer.frame(frame.req_id)
+        self._callbacks.deliver_frame(frame)
+        if self._queue_events:
+            self._queue_frame(frame)
 
     def _deliver(self, event: Event) -> None:
         """Callbacks first, then the queue (``SessionClosed`` is always queued)."""
@@ -248,22 +268,30 @@ class SessionBase:
                 self._log.info("session closed: %s", event.error)
             self._events.append(event)
         elif self._queue_events and not isinstance(event, SessionReady):
-            if (
-                self._drop_overflowing_frames
-                and isinstance(event, AnimationFrame)
-                and len(self._events) >= self._options.max_queued_events
-            ):
-                self._drop_frame()
+            if isinstance(event, AnimationFrame):
+                self._queue_frame(event)
                 return
             self._events.append(event)
-            if self._queue_full and not self._warned_unread:
-                self._warned_unread = True
-                self._log.warning(
-                    "%d events wait unread, so reading pauses until they are taken: "
-                    "iterate the session (or call next_event()), or connect with "
-                    "queue_events=False if only callbacks take them",
-                    len(self._events),
-                )
+            self._warn_if_full()
+
+    def _queue_frame(self, frame: AnimationFrame) -> None:
+        """Queue a frame for iteration, or count it when a blocking call drops those
+        the full queue has no room for."""
+        if self._drop_overflowing_frames and len(self._events) >= self._options.max_queued_events:
+            self._drop_frame()
+            return
+        self._events.append(frame)
+        self._warn_if_full()
+
+    def _warn_if_full(self) -> None:
+        if self._queue_full and not self._warned_unread:
+            self._warned_unread = True
+            self._log.warning(
+                "%d events wait unread, so reading pauses until they are taken: "
+                "iterate the session (or call next_event()), or connect with "
+                "queue_events=False if only callbacks take them",
+                len(self._events),
+            )
 
     def _observe(self, observer: SessionObserver, event: Event) -> None:
         if isinstance(event, AnimationFrame):

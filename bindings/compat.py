@@ -209,6 +209,9 @@ class _CompatCallbacks(Callbacks):
             if self.on_close is not None:
                 self._call("on_close", self.on_close)
 
+    def deliver_frame(self, frame: AnimationFrame) -> None:
+        self.deliver(frame)
+
     def _frame(self, frame: AnimationFrame) -> None:
         if self.on_playback is not None:
             signal = PlaybackSignal(

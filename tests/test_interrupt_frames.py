@@ -7,13 +7,16 @@ binding must drop them all and count them in the request's ``frames_dropped``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import pytest
 from binding_adapters import BINDINGS, UVLOOP, Api, Session, api_for
 
+from avatarwire.bindings._base import SessionBase
 from avatarwire.core import codec
 from avatarwire.core.events import AnimationFrame, Event, RequestFinished, SessionClosed
+from avatarwire.core.request_ids import sequential_request_ids
 from avatarwire.emulator import EmulatorThread
 
 #: Seconds of silence-free audio in the interrupted request: far more frames than
@@ -98,3 +101,53 @@ def test_callbacks_get_no_frame_of_the_request_once_interrupt_returns(
     assert (first, True) not in seen
     assert (second, True) in seen
     assert delivered == kept  # every frame of it is either handed on or counted dropped
+
+
+@pytest.mark.parametrize("frame_lane", [True, False])
+def test_the_frame_lane_hands_on_what_the_general_delivery_does(
+    api: Api, emu: EmulatorThread, frame_lane: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Frames reach callbacks and the queue the same way with the binding's frame lane
+    on or off: the same calls, the same iterated events, the same counts."""
+    monkeypatch.setattr(SessionBase, "_frame_lane", frame_lane)
+    calls: list[tuple[bytes, bool]] = []
+
+    async def scenario(api: Api) -> tuple[list[object], int, list[int]]:
+        async with api.connect(
+            emu.session_config(),
+            transport_frames=lambda data, end: calls.append((data, end)),
+            request_ids=sequential_request_ids(),
+        ) as session:
+            first = await session.send_audio(PCM[:64000], end=True)
+            second = await session.send_audio(PCM[:32000], end=True)
+            statuses = [session.request(first), session.request(second)]
+            await session.wait_until(lambda: all(s is not None and s.finished for s in statuses))
+            assert await session.interrupt() == second  # its queued frames go
+            await session.close()
+            events = await session.events_until_closed()
+            dropped = [s.frames_dropped for s in statuses if s is not None]
+            named = session.connection_id or ""
+            seen = [describe(e, named) for e in events]
+            return seen, session.raw.interrupted_frames_dropped, dropped
+
+    events, total, dropped = api.run(scenario)
+    assert sum(isinstance(e, tuple) and e[0] == "frame" for e in events) == 50
+    assert total == 25 and dropped == [0, 25]
+    assert len(calls) == 75 and [end for _, end in calls].count(True) == 2
+    assert (events, len(calls)) == EXPECTED.setdefault(api.name, (events, len(calls)))
+
+
+#: What the first run of the lane test saw per binding, for the other run to match.
+EXPECTED: dict[str, tuple[list[object], int]] = {}
+
+
+def describe(event: Event, connection_id: str) -> object:
+    """An event without this run's connection id."""
+    if isinstance(event, AnimationFrame):
+        data = event.data.replace(connection_id.encode(), b"<connection>")
+        return ("frame", event.req_id, event.end, event.has_animation, data)
+    if isinstance(event, SessionClosed):
+        return ("closed", event.code, event.error)
+    if hasattr(event, "connection_id"):
+        return dataclasses.replace(event, connection_id="")
+    return event
