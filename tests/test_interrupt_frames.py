@@ -15,7 +15,13 @@ from binding_adapters import BINDINGS, UVLOOP, Api, Session, api_for
 
 from avatarwire.bindings._base import SessionBase
 from avatarwire.core import codec
-from avatarwire.core.events import AnimationFrame, Event, RequestFinished, SessionClosed
+from avatarwire.core.events import (
+    AnimationFrame,
+    Event,
+    PlaybackState,
+    RequestFinished,
+    SessionClosed,
+)
 from avatarwire.core.request_ids import sequential_request_ids
 from avatarwire.emulator import EmulatorThread
 
@@ -134,6 +140,8 @@ def test_the_frame_lane_hands_on_what_the_general_delivery_does(
     assert sum(isinstance(e, tuple) and e[0] == "frame" for e in events) == 50
     assert total == 25 and dropped == [0, 25]
     assert len(calls) == 75 and [end for _, end in calls].count(True) == 2
+    # Playback states interleave with frames as the emulator's timing has it: left out.
+    events = [e for e in events if not isinstance(e, PlaybackState)]
     assert (events, len(calls)) == EXPECTED.setdefault(api.name, (events, len(calls)))
 
 
