@@ -4,11 +4,14 @@ The request is queued at construction; response bytes go in with
 :meth:`HttpExchange.receive_data` in any chunking (``b""`` = EOF). A subclass says
 what the complete response means (:meth:`HttpExchange._finish`). Shared by the token
 exchange and the environment lookup, so there is one HTTP client in the core.
+
+Its life is the table :data:`TRANSITIONS` (the convention of ``core/machine.py``): an
+exchange that fails is ``FAILED`` and keeps the error that ended it (``.error``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
 
 import h11
@@ -23,6 +26,7 @@ from .errors import (
     RemoteProtocolError,
     mask_secrets,
 )
+from .machine import Machine
 
 
 def user_agent() -> str:
@@ -43,6 +47,38 @@ class ExchangeState(str, Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+class ExchangeTrigger(str, Enum):
+    """What moves an HTTP exchange."""
+
+    #: The response's status line and headers were read.
+    HEAD_READ = "head_read"
+    #: The complete response gives what was asked.
+    RESPONSE_ACCEPTED = "response_accepted"
+    #: The complete response refuses, or does not give what was asked (its error says why).
+    RESPONSE_REFUSED = "response_refused"
+    #: EOF before the response ended.
+    CONNECTION_LOST = "connection_lost"
+    #: Malformed HTTP, a 101, or a response over the size bound.
+    PROTOCOL_VIOLATION = "protocol_violation"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_S, _T = ExchangeState, ExchangeTrigger
+
+#: The whole state machine of an exchange: (state, trigger) -> next state.
+TRANSITIONS: Mapping[tuple[ExchangeState, ExchangeTrigger], ExchangeState] = {
+    (_S.AWAITING_RESPONSE, _T.HEAD_READ): _S.READING_BODY,
+    (_S.AWAITING_RESPONSE, _T.CONNECTION_LOST): _S.FAILED,
+    (_S.AWAITING_RESPONSE, _T.PROTOCOL_VIOLATION): _S.FAILED,
+    (_S.READING_BODY, _T.RESPONSE_ACCEPTED): _S.SUCCEEDED,
+    (_S.READING_BODY, _T.RESPONSE_REFUSED): _S.FAILED,
+    (_S.READING_BODY, _T.CONNECTION_LOST): _S.FAILED,
+    (_S.READING_BODY, _T.PROTOCOL_VIOLATION): _S.FAILED,
+}
 
 
 class HttpExchange:
@@ -78,30 +114,32 @@ class HttpExchange:
         self._max_response_size = max_response_size
         # h11's own buffer limit must never trip first: we feed it at most max bytes.
         self._http = h11.Connection(h11.CLIENT, max_incomplete_event_size=max_response_size + 1)
-        self._state = ExchangeState.AWAITING_RESPONSE
+        self._machine: Machine[ExchangeState, ExchangeTrigger] = Machine(
+            type(self).__name__, TRANSITIONS, ExchangeState.AWAITING_RESPONSE, error_state=_S.FAILED
+        )
         self._received = 0
         self._status: int | None = None
         self._body = bytearray()
-        self._error: AvatarError | None = None
         self._outgoing = self._build_request(method, headers, body)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(endpoint={self._endpoint!r}, state={self._state.value!r})"
+        state = self._machine.state.value
+        return f"{type(self).__name__}(endpoint={self._endpoint!r}, state={state!r})"
 
     @property
     def state(self) -> ExchangeState:
-        """Where the exchange stands."""
-        return self._state
+        """Where the exchange stands (see :data:`TRANSITIONS`)."""
+        return self._machine.state
 
     @property
     def done(self) -> bool:
-        """Whether the outcome is known."""
-        return self._state in (ExchangeState.SUCCEEDED, ExchangeState.FAILED)
+        """Whether the outcome is known (``SUCCEEDED`` or ``FAILED``)."""
+        return self._machine.ended
 
     @property
     def error(self) -> AvatarError | None:
-        """Why the exchange failed, or ``None`` (not done yet, or succeeded)."""
-        return self._error
+        """Why the exchange failed (the cause it is ``FAILED`` with), or ``None``."""
+        return self._machine.cause
 
     def data_to_send(self) -> bytes:
         """The whole request the first time, then ``b""``."""
@@ -127,7 +165,8 @@ class HttpExchange:
             self._http.receive_data(chunk)
             self._read_events()
         except h11.ProtocolError as exc:
-            self._fail(RemoteProtocolError(f"malformed HTTP response: {exc}", phase=self._phase))
+            error = RemoteProtocolError(f"malformed HTTP response: {exc}", phase=self._phase)
+            self._end(_T.PROTOCOL_VIOLATION, error)
             return
         if not self.done and len(data) > len(chunk):
             self._fail_oversize()
@@ -139,11 +178,17 @@ class HttpExchange:
         raise NotImplementedError
 
     def _succeed(self) -> None:
-        self._state = ExchangeState.SUCCEEDED
+        """The complete response gives what was asked."""
+        self._machine.move(_T.RESPONSE_ACCEPTED)
 
     def _fail(self, error: AvatarError, *, secrets: Iterable[str | None] = ()) -> None:
-        self._error = mask_secrets(error, (*self._secrets, *secrets))
-        self._state = ExchangeState.FAILED
+        """The complete response refuses, or does not give what was asked: ``error`` says why."""
+        self._end(_T.RESPONSE_REFUSED, error, secrets)
+
+    def _end(
+        self, trigger: ExchangeTrigger, error: AvatarError, secrets: Iterable[str | None] = ()
+    ) -> None:
+        self._machine.move(trigger, mask_secrets(error, (*self._secrets, *secrets)))
 
     # --- request ----------------------------------------------------------------------------
 
@@ -179,13 +224,14 @@ class HttpExchange:
         except h11.ProtocolError:
             pass  # everything before EOF was already read: the error is the early close
         if not self.done:
-            self._fail(
+            self._end(
+                _T.CONNECTION_LOST,
                 AvatarError(
                     "the server closed the connection before the response was complete",
                     code=ErrorCode.CONNECTION_CLOSED,
                     phase=self._phase,
                     http_status=self._status,
-                )
+                ),
             )
 
     def _read_events(self) -> None:
@@ -195,12 +241,13 @@ class HttpExchange:
                 return
             if isinstance(event, h11.InformationalResponse):
                 if event.status_code == 101:
-                    self._fail(
+                    self._end(
+                        _T.PROTOCOL_VIOLATION,
                         RemoteProtocolError(
                             "the server switched protocols (101) on a plain HTTP request",
                             phase=self._phase,
                             http_status=101,
-                        )
+                        ),
                     )
                 continue  # 1xx: the real response follows
             if isinstance(event, h11.Response):
@@ -214,16 +261,18 @@ class HttpExchange:
 
     def _read_head(self, response: h11.Response) -> None:
         self._status = response.status_code
-        self._state = ExchangeState.READING_BODY
+        self._machine.move(_T.HEAD_READ)
         for name, value in response.headers:
             if name == b"content-length" and int(value) > self._max_response_size:
                 self._fail_oversize()
+                return
 
     def _fail_oversize(self) -> None:
-        self._fail(
+        self._end(
+            _T.PROTOCOL_VIOLATION,
             RemoteProtocolError(
                 f"the server's response is larger than {self._max_response_size} bytes",
                 phase=self._phase,
                 http_status=self._status,
-            )
+            ),
         )

@@ -7,7 +7,8 @@ case first as curl reads them, ``NO_PROXY`` to bypass). The tunnel is an HTTP/1.
 :class:`~avatarwire.core.errors.AvatarError` naming the proxy and its answer. TLS to
 the service then runs inside the tunnel, end to end. Proxy credentials
 (``http://user:pass@proxy:3128``) go only into ``Proxy-Authorization`` and never
-show in a repr, a log or an error.
+show in a repr, a log or an error. The tunnel's life is the table
+:data:`TUNNEL_TRANSITIONS` (the convention of ``core/machine.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import base64
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from urllib.parse import unquote, urlsplit
 
 import h11
@@ -23,10 +25,13 @@ import h11
 from .endpoints import Endpoint
 from .errors import AvatarError, ConfigError, ErrorCode, Phase, RemoteProtocolError, mask_text
 from .http_exchange import user_agent
+from .machine import Machine
 
 __all__ = [
     "Proxy",
     "TunnelExchange",
+    "TunnelState",
+    "TunnelTrigger",
     "bypasses_proxy",
     "parse_proxy_url",
     "proxy_for",
@@ -171,6 +176,42 @@ def proxy_for(
     return parse_proxy_url(url, field=name)
 
 
+class TunnelState(str, Enum):
+    """Where a CONNECT exchange stands."""
+
+    WAITING = "waiting"
+    OPEN = "open"
+    FAILED = "failed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class TunnelTrigger(str, Enum):
+    """What moves a CONNECT exchange."""
+
+    #: A 2xx with nothing after it: the tunnel is open.
+    OPENED = "opened"
+    #: Any other final answer (407, 403, 502...).
+    REFUSED = "refused"
+    #: EOF before an answer.
+    CONNECTION_LOST = "connection_lost"
+    #: A malformed or oversized answer, or bytes after the 2xx before the client spoke.
+    PROTOCOL_VIOLATION = "protocol_violation"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: The whole state machine of a tunnel: (state, trigger) -> next state.
+TUNNEL_TRANSITIONS: Mapping[tuple[TunnelState, TunnelTrigger], TunnelState] = {
+    (TunnelState.WAITING, TunnelTrigger.OPENED): TunnelState.OPEN,
+    (TunnelState.WAITING, TunnelTrigger.REFUSED): TunnelState.FAILED,
+    (TunnelState.WAITING, TunnelTrigger.CONNECTION_LOST): TunnelState.FAILED,
+    (TunnelState.WAITING, TunnelTrigger.PROTOCOL_VIOLATION): TunnelState.FAILED,
+}
+
+
 class TunnelExchange:
     """Client side of ``CONNECT host:port``: queue the request, read the proxy's answer.
 
@@ -195,22 +236,31 @@ class TunnelExchange:
         self._received = 0
         self._status: int | None = None
         self._reason = ""
-        self._open = False
-        self._error: AvatarError | None = None
+        self._machine: Machine[TunnelState, TunnelTrigger] = Machine(
+            "TunnelExchange",
+            TUNNEL_TRANSITIONS,
+            TunnelState.WAITING,
+            error_state=TunnelState.FAILED,
+        )
 
     def __repr__(self) -> str:
-        state = "open" if self._open else "failed" if self._error else "waiting"
+        state = self._machine.state.value
         return f"TunnelExchange(proxy={self._proxy!r}, target={self._authority!r}, {state})"
+
+    @property
+    def state(self) -> TunnelState:
+        """Where the exchange stands (see :data:`TUNNEL_TRANSITIONS`)."""
+        return self._machine.state
 
     @property
     def done(self) -> bool:
         """Whether the outcome (an open tunnel or an error) is known."""
-        return self._open or self._error is not None
+        return self._machine.ended
 
     @property
     def error(self) -> AvatarError | None:
-        """Why the tunnel did not open, once known."""
-        return self._error
+        """Why the tunnel did not open (the cause it is ``FAILED`` with), once known."""
+        return self._machine.cause
 
     def data_to_send(self) -> bytes:
         """The CONNECT request (once)."""
@@ -219,9 +269,9 @@ class TunnelExchange:
 
     def raise_for_outcome(self) -> None:
         """Raise the exchange's error; return when the tunnel is open."""
-        if self._error is not None:
-            raise self._error
-        if not self._open:
+        if self.error is not None:
+            raise self.error
+        if self.state is not TunnelState.OPEN:
             raise AvatarError("the tunnel is not open yet", code=ErrorCode.CONNECTION_FAILED)
 
     def receive_data(self, data: bytes) -> None:
@@ -229,7 +279,10 @@ class TunnelExchange:
         if self.done:
             return
         if not data:
-            self._fail("the proxy closed the connection before answering CONNECT")
+            self._fail(
+                TunnelTrigger.CONNECTION_LOST,
+                "the proxy closed the connection before answering CONNECT",
+            )
             return
         self._received += len(data)
         if self._received > MAX_PROXY_RESPONSE:
@@ -252,7 +305,10 @@ class TunnelExchange:
                 if 200 <= event.status_code < 300:
                     self._on_switched()
                     return
-                self._fail(f"the proxy refused the tunnel: HTTP {self._status} {self._reason}")
+                self._fail(
+                    TunnelTrigger.REFUSED,
+                    f"the proxy refused the tunnel: HTTP {self._status} {self._reason}",
+                )
                 return
             return  # NEED_DATA: h11 raises on anything else a client can receive here
 
@@ -264,21 +320,23 @@ class TunnelExchange:
                 "spoke"
             )
             return
-        self._open = True
+        self._machine.move(TunnelTrigger.OPENED)
 
     def _describe(self, what: str) -> str:
         text = f"{what} (proxy {self._proxy.origin}, CONNECT {self._authority})"
         return mask_text(text, self._proxy.secrets)
 
-    def _fail(self, what: str) -> None:
-        self._error = AvatarError(
+    def _fail(self, trigger: TunnelTrigger, what: str) -> None:
+        error = AvatarError(
             self._describe(what),
             code=ErrorCode.CONNECTION_FAILED,
             phase=self._phase,
             http_status=self._status,
         )
+        self._machine.move(trigger, error)
 
     def _fail_protocol(self, what: str) -> None:
-        self._error = RemoteProtocolError(
+        error = RemoteProtocolError(
             self._describe(what), code=ErrorCode.CONNECTION_FAILED, phase=self._phase
         )
+        self._machine.move(TunnelTrigger.PROTOCOL_VIOLATION, error)

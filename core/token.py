@@ -79,8 +79,8 @@ class TokenExchange(HttpExchange):
         """The session token; raises the exchange's error if it failed, or if not done yet."""
         if self._token is not None:
             return self._token
-        if self._error is not None:
-            raise self._error
+        if self.error is not None:
+            raise self.error
         raise LocalProtocolError("no session token yet: the response is not complete", phase=_PHASE)
 
     def _finish(self, status: int, body: bytes) -> None:

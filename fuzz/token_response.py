@@ -52,6 +52,8 @@ def _check_masked(error: AvatarError) -> None:
 
 
 def _check_outcome(exchange: TokenExchange) -> None:
+    failed = exchange.state is TokenExchangeState.FAILED
+    check(failed == (exchange.error is not None), "FAILED and an error disagree")
     if not exchange.done:
         check(exchange.error is None, "an error before the exchange is done")
         return

@@ -11,10 +11,20 @@ from typing import Any
 
 import pytest
 
+from avatarwire.core import http_exchange
 from avatarwire.core.config import SessionConfig
-from avatarwire.core.errors import AvatarError, ErrorCode, LocalProtocolError
+from avatarwire.core.endpoints import Endpoint
+from avatarwire.core.errors import AvatarError, ErrorCode, LocalProtocolError, Phase
 from avatarwire.core.events import SessionClosed
+from avatarwire.core.http_exchange import ExchangeState, ExchangeTrigger
 from avatarwire.core.machine import Machine, final_states
+from avatarwire.core.proxy import (
+    TUNNEL_TRANSITIONS,
+    Proxy,
+    TunnelExchange,
+    TunnelState,
+    TunnelTrigger,
+)
 from avatarwire.core.request_ids import sequential_request_ids
 from avatarwire.core.server import (
     ClientClosed,
@@ -34,13 +44,17 @@ from avatarwire.core.session_states import (
     SessionState,
     Trigger,
 )
+from avatarwire.core.token import TokenExchange
 
 TOKEN = "tok-SECRET-4242"
+API_KEY = "key-SECRET-1"
+PROXY_PASSWORD = "proxy-SECRET-7"
+CONSOLE = Endpoint(secure=False, host="127.0.0.1", port=9000, target="/v1/console/session-token")
 
 
 def make_config() -> SessionConfig:
     return SessionConfig(
-        api_key="key-SECRET-1",
+        api_key=API_KEY,
         app_id="app-1",
         avatar_id="avatar-1",
         ingress_url="ws://127.0.0.1:9000/v2/driveningress",
@@ -62,6 +76,14 @@ class Spec:
 MACHINES = [
     Spec("session", TRANSITIONS, SessionState, Trigger, SessionState.ERROR),
     Spec("server", server_states.TRANSITIONS, ServerState, ServerTrigger, ServerState.ERROR),
+    Spec(
+        "http-exchange",
+        http_exchange.TRANSITIONS,
+        ExchangeState,
+        ExchangeTrigger,
+        ExchangeState.FAILED,
+    ),
+    Spec("tunnel", TUNNEL_TRANSITIONS, TunnelState, TunnelTrigger, TunnelState.FAILED),
 ]
 
 PAIRS = [
@@ -187,3 +209,49 @@ def test_a_client_close_leaves_the_server_closed_without_a_cause() -> None:
     server.confirm_session("conn-1")
     assert server.events() == [ClientClosed(1000, "")]
     assert server.state is ServerState.CLOSED and server.error is None
+
+
+def test_a_refused_token_exchange_is_failed_with_the_error_its_token_raises() -> None:
+    exchange = TokenExchange(CONSOLE, API_KEY, 1_900_000_000)
+    exchange.data_to_send()
+    assert exchange.state is ExchangeState.AWAITING_RESPONSE and exchange.error is None
+    exchange.receive_data(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 3\r\n\r\n")
+    assert exchange.state is ExchangeState.READING_BODY and not exchange.done
+    exchange.receive_data(API_KEY[:3].encode())
+    assert exchange.state is ExchangeState.FAILED and exchange.done
+    error = exchange.error
+    assert error is not None and error.code is ErrorCode.SESSION_TOKEN_INVALID
+    with pytest.raises(AvatarError) as raised:
+        _ = exchange.token
+    assert raised.value is error
+    assert "state='failed'" in repr(exchange) and API_KEY not in repr(exchange)
+
+
+def test_a_token_exchange_cut_short_is_failed_with_connection_closed() -> None:
+    exchange = TokenExchange(CONSOLE, API_KEY, 1_900_000_000)
+    exchange.receive_data(b"HTTP/1.1 200 OK\r\n")
+    exchange.receive_data(b"")
+    assert exchange.state is ExchangeState.FAILED
+    assert exchange.error is not None and exchange.error.code is ErrorCode.CONNECTION_CLOSED
+
+
+def test_a_token_exchange_that_succeeded_has_no_cause() -> None:
+    exchange = TokenExchange(CONSOLE, API_KEY, 1_900_000_000)
+    body = b'{"sessionToken":"' + TOKEN.encode() + b'"}'
+    exchange.receive_data(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    assert exchange.state is ExchangeState.SUCCEEDED and exchange.error is None
+    assert exchange.token == TOKEN and TOKEN not in repr(exchange)
+
+
+def test_a_refused_tunnel_is_failed_with_its_cause_and_shows_no_credentials() -> None:
+    proxy = Proxy("proxy.local", 3128, "user", PROXY_PASSWORD)
+    exchange = TunnelExchange(proxy, CONSOLE, phase=Phase.SESSION_TOKEN)
+    assert exchange.state is TunnelState.WAITING and exchange.error is None
+    exchange.receive_data(b"HTTP/1.1 403 Forbidden\r\n\r\n")
+    assert exchange.state is TunnelState.FAILED
+    error = exchange.error
+    assert error is not None and error.http_status == 403
+    with pytest.raises(AvatarError) as raised:
+        exchange.raise_for_outcome()
+    assert raised.value is error
+    assert repr(exchange).endswith(", failed)") and PROXY_PASSWORD not in repr(exchange)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import itertools
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from avatarwire.core.endpoints import parse_endpoint
 from avatarwire.core.errors import AvatarError, ConfigError, ErrorCode, Phase, RemoteProtocolError
@@ -12,6 +15,7 @@ from avatarwire.core.proxy import (
     MAX_PROXY_RESPONSE,
     Proxy,
     TunnelExchange,
+    TunnelState,
     bypasses_proxy,
     parse_proxy_url,
     proxy_for,
@@ -166,6 +170,7 @@ def test_a_2xx_opens_the_tunnel_in_any_chunking(split: int) -> None:
         assert not exchange.done
         exchange.receive_data(answer[start : start + split])
     assert exchange.done and exchange.error is None
+    assert exchange.state is TunnelState.OPEN
     exchange.raise_for_outcome()
     exchange.receive_data(b"ignored once done")
     assert "open" in repr(exchange)
@@ -181,6 +186,7 @@ def test_a_407_is_connection_failed_with_the_proxy_status_and_no_secret() -> Non
     )
     error = exchange.error
     assert error is not None and exchange.done
+    assert exchange.state is TunnelState.FAILED and "failed" in repr(exchange)
     assert (error.code, error.phase, error.http_status) == (
         ErrorCode.CONNECTION_FAILED,
         Phase.WEBSOCKET_CONNECT,
@@ -226,3 +232,47 @@ def test_the_outcome_is_not_known_before_the_answer() -> None:
     exchange = tunnel()
     with pytest.raises(AvatarError, match="not open yet"):
         exchange.raise_for_outcome()
+
+
+ANSWERS = st.sampled_from(
+    [
+        b"HTTP/1.1 200 Connection established\r\n\r\n",
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 OK\r\n\r\n",
+        b"HTTP/1.1 407 Auth " + PASSWORD.encode() + b"\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n\r\nearly",
+        b"HTTP/1.1 502 Bad Gateway\r\n\r\n",
+        b"garbage\r\n\r\n",
+    ]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    answer=st.one_of(ANSWERS, st.binary(max_size=300)),
+    cuts=st.lists(st.integers(min_value=0, max_value=300), max_size=6),
+    eof=st.booleans(),
+)
+def test_any_answer_in_any_chunking_fails_with_its_cause_or_opens_and_never_shows_secrets(
+    answer: bytes, cuts: list[int], eof: bool
+) -> None:
+    exchange = tunnel(Proxy("proxy.local", 3128, "user", PASSWORD))
+    exchange.data_to_send()
+    bounds = sorted({0, len(answer), *(cut for cut in cuts if cut < len(answer))})
+    pieces = [answer[a:b] for a, b in itertools.pairwise(bounds)]
+    for piece in [*pieces, *([b""] if eof else [])]:
+        was = (exchange.state, exchange.error)
+        exchange.receive_data(piece)
+        if was[0] is not TunnelState.WAITING:
+            assert (exchange.state, exchange.error) == was, "the outcome changed once known"
+        assert (exchange.state is TunnelState.FAILED) == (exchange.error is not None)
+        assert exchange.done == (exchange.state is not TunnelState.WAITING)
+    if eof:
+        assert exchange.done
+    if exchange.error is not None:
+        assert isinstance(exchange.error, AvatarError)
+        assert exchange.error.code is ErrorCode.CONNECTION_FAILED
+        with pytest.raises(AvatarError) as caught:
+            exchange.raise_for_outcome()
+        assert caught.value is exchange.error
+        for text in (str(exchange.error), repr(exchange.error), repr(exchange)):
+            assert PASSWORD not in text
