@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from avatarwire.core.config import SessionConfig
 from avatarwire.core.endpoints import Endpoint
 from avatarwire.core.environments import CONFIG_SERVICE_TIMEOUT
-from avatarwire.core.errors import AvatarError, LocalProtocolError
+from avatarwire.core.errors import AvatarError
 from avatarwire.core.events import Event
 from avatarwire.core.http_exchange import HttpExchange
 from avatarwire.core.proxy import TunnelExchange
@@ -38,10 +38,11 @@ from ._common import (
     tls_context_for,
     with_known_environments,
 )
+from ._pacing import current_request, encoder_rate, queue_paced, send_unpaced
 from .observer import SessionObserver, observing
 from .opening import AsyncOpener, ConnectKeywords, Opening, Unpack
 from .pacer import stream_paced
-from .session import Session
+from .session import Connect, Session
 
 __all__ = [
     "AsyncSession",
@@ -376,28 +377,15 @@ class AsyncSession(AsyncSessionBase):
         there. ``realtime=False`` sends as fast as backpressure allows.
         """
         if realtime:
-            config = self._core.config
-            return await stream_paced(self, config, audio, end=end, start=start, ahead=ahead)
-        req_id = ""
-        if isinstance(audio, AsyncIterable):
-            async for chunk in audio:
-                req_id = await self.send_audio(chunk) if chunk else req_id
-        else:
-            for chunk in audio:
-                req_id = await self.send_audio(chunk) if chunk else req_id
-        if end:
-            req_id = await self.send_audio(b"", end=True)
-        return req_id
+            config, rate = self._core.config, encoder_rate(self)
+            return await stream_paced(
+                self, config, audio, end=end, start=start, ahead=ahead, encoder_rate=rate
+            )
+        return await send_unpaced(self.send_audio, audio, end)
 
     def _queue_paced(self, audio: bytes, end: bool) -> str:
-        """Queue audio without writing (the pacer's call: it keeps time and writes once
-        per pass); once the session has closed with an error, that error, which says why."""
-        try:
-            return self._queue_audio(audio, end, None, None)
-        except LocalProtocolError:
-            if self._closed is not None and self._closed.error is not None:
-                raise self._closed.error from None
-            raise
+        """Queue audio without writing (the pacer's call: it writes once per pass)."""
+        return queue_paced(self, audio, end)
 
     def _write_paced(self) -> None:
         """Write what the pacer queued."""
@@ -405,8 +393,7 @@ class AsyncSession(AsyncSessionBase):
 
     def _current_request(self) -> str | None:
         """The req_id the next audio goes to (``None``: it opens a new request)."""
-        current = self._core.requests.current
-        return None if current is None else current.req_id
+        return current_request(self)
 
     def _wait_writable(self, wake: Callable[[], None]) -> bool:
         """``False`` if the socket takes more now; else ``wake()`` once it drains."""
@@ -490,3 +477,4 @@ async def connect(
 
 if TYPE_CHECKING:
     _satisfies_the_protocol: type[Session] = AsyncSession
+    _connect_satisfies_the_protocol: Connect = connect

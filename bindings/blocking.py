@@ -20,7 +20,7 @@ import selectors
 import socket
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -29,6 +29,7 @@ from avatarwire.core.endpoints import Endpoint
 from avatarwire.core.errors import AvatarError, LocalProtocolError
 from avatarwire.core.events import AnimationFrame, Event, SessionClosed
 from avatarwire.core.http_exchange import HttpExchange
+from avatarwire.core.pacing import PacedAudio, PaceQueue, check_pacing, pcm_bytes_per_second
 from avatarwire.core.proxy import TunnelExchange
 from avatarwire.core.requests import RequestStatus
 from avatarwire.core.session import ClientSession, SessionState
@@ -50,9 +51,10 @@ from ._common import (
     tls_context_for,
     with_known_environments,
 )
+from ._pacing import PacedStreamBase, current_request, encoder_rate, queue_paced
 from .observer import SessionObserver, observing
 from .opening import BlockingOpener, ConnectKeywords, Opening, Unpack
-from .session import SyncSession
+from .session import SyncConnect, SyncSession
 
 __all__ = [
     "BlockingSession",
@@ -416,6 +418,61 @@ class BlockingSession(SessionBase):
         self._flush()
         return req_id
 
+    def stream(
+        self,
+        audio: Iterable[bytes],
+        *,
+        realtime: bool = True,
+        end: bool = True,
+        start: float | None = None,
+        ahead: float = 0.0,
+    ) -> str:
+        """Send an iterable of PCM chunks as one request (closed with ``end=True``
+        unless ``end=False``); returns its req_id once the last chunk went out.
+
+        ``realtime=True`` sends each chunk when its audio would start playing, the
+        first at ``start`` (a time of ``time.monotonic()``; by default now), keeping
+        the socket moving (and callbacks coming) in between; the calling thread keeps
+        the time. ``ahead`` (seconds, at most 0.5) lets chunks go out that much early,
+        joined with the due ones. An ``interrupt()`` of the request (from a callback,
+        or from the source between chunks) stops the stream there. ``realtime=False``
+        sends as fast as backpressure allows.
+        """
+        if not realtime:
+            req_id = ""
+            for chunk in audio:
+                req_id = self.send_audio(chunk) if chunk else req_id
+            return self.send_audio(b"", end=True) if end else req_id
+        first, ahead = check_pacing(start, ahead, "time.monotonic()")
+        rate = pcm_bytes_per_second(self._core.config, encoder_rate(self))
+        begin = time.monotonic() if first is None else first
+        paced = PacedAudio(rate, begin, end=end, ahead=ahead, source=audio)
+        stream = _PacedCall(self, paced)
+        queue: PaceQueue[_PacedCall] = PaceQueue()
+        queue.add(stream, time.monotonic())
+        while (due := queue.next_due) is not None:
+            self.wait(due - time.monotonic())
+            queue.serve_due(time.monotonic(), _PacedCall.serve)
+        if stream.error is not None:
+            raise stream.error
+        return paced.req_id
+
+    def _queue_paced(self, audio: bytes, end: bool) -> str:
+        """Queue audio without writing (the pacer's call)."""
+        return queue_paced(self, audio, end)
+
+    def _write_paced(self) -> None:
+        """Write what the pacer queued, waiting while too much is unsent."""
+        self._flush()
+
+    def _current_request(self) -> str | None:
+        """The req_id the next audio goes to (``None``: it opens a new request)."""
+        return current_request(self)
+
+    def _wait_writable(self, wake: Callable[[], None]) -> bool:
+        """Never: ``_write_paced`` itself waits for room, in the calling thread."""
+        return False
+
     def interrupt(self) -> str:
         """Interrupt the most recent request; returns its req_id."""
         req_id = self._queue_interrupt()
@@ -512,6 +569,30 @@ class BlockingSession(SessionBase):
             self._abort()
 
 
+class _PacedCall(PacedStreamBase):
+    """The one stream of a blocking ``stream()`` call: its outcome, kept for the caller."""
+
+    __slots__ = ("ended", "error")
+
+    def __init__(self, session: BlockingSession, paced: PacedAudio) -> None:
+        super().__init__(session, paced)
+        self.error: BaseException | None = None
+        self.ended = False
+
+    def over(self) -> bool:
+        return self.ended
+
+    def resolve(self) -> None:
+        self.ended = True
+
+    def fail(self, exc: BaseException) -> None:
+        self.error = exc
+        self.ended = True
+
+    def wake(self) -> None:  # pragma: no cover - a blocking session never defers a write
+        pass
+
+
 def open_session(
     config: SessionConfig,
     token: str,
@@ -561,3 +642,4 @@ def connect(
 
 if TYPE_CHECKING:
     _satisfies_the_protocol: type[SyncSession] = BlockingSession
+    _connect_satisfies_the_protocol: SyncConnect = connect

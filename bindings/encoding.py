@@ -31,6 +31,10 @@ class EncodedStream(Protocol):
 class AudioEncoder(Protocol):
     """Makes the stream of each request of a session."""
 
+    @property
+    def input_rate(self) -> int:
+        """The sample rate of the 16-bit mono PCM it takes (real-time pacing needs it)."""
+
     def check(self, config: SessionConfig) -> None:
         """Raise a ``ConfigError`` if this encoder cannot feed a session of ``config``."""
 

@@ -2,21 +2,26 @@
 the CLI or a fourth binding may rely on.
 
 :class:`Session` is the asyncio and trio session, :class:`SyncSession` the blocking
-one; both share :class:`SessionView` (what can be read without I/O). Each binding
-checks under mypy that its class satisfies its protocol.
+one; both share :class:`SessionView` (what can be read without I/O). :class:`Connect`
+and :class:`SyncConnect` are each binding's ``connect``. Each binding checks under
+mypy that its class and its ``connect`` satisfy their protocols.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Protocol
 
+from avatarwire.core.config import SessionConfig
 from avatarwire.core.errors import AvatarError
 from avatarwire.core.events import AnimationFrame, Event
 from avatarwire.core.requests import RequestStatus
 from avatarwire.core.session import SessionState
 
-__all__ = ["Audio", "Session", "SessionView", "SyncSession"]
+from .opening import ConnectKeywords, Unpack
+
+__all__ = ["Audio", "Connect", "Session", "SessionView", "SyncConnect", "SyncSession"]
 
 #: What ``send_audio`` takes: 16-bit little-endian mono PCM (or Ogg Opus pages).
 Audio = bytes | bytearray | memoryview
@@ -62,6 +67,18 @@ class Session(SessionView, Protocol):
     ) -> str:
         """Send audio for the current request; its req_id. ``end=True`` ends the request."""
 
+    async def stream(
+        self,
+        audio: Iterable[bytes] | AsyncIterable[bytes],
+        *,
+        realtime: bool = True,
+        end: bool = True,
+        start: float | None = None,
+        ahead: float = 0.0,
+    ) -> str:
+        """Send a source of PCM chunks as one request, each when its audio would start
+        playing (the library's one pacer per event loop keeps time); its req_id."""
+
     async def interrupt(self) -> str:
         """Interrupt the most recent request; its req_id."""
 
@@ -101,6 +118,18 @@ class SyncSession(SessionView, Protocol):
     ) -> str:
         """Send audio for the current request; its req_id. ``end=True`` ends the request."""
 
+    def stream(
+        self,
+        audio: Iterable[bytes],
+        *,
+        realtime: bool = True,
+        end: bool = True,
+        start: float | None = None,
+        ahead: float = 0.0,
+    ) -> str:
+        """Send chunks of PCM as one request, each when its audio would start playing
+        (the calling thread keeps time); its req_id."""
+
     def interrupt(self) -> str:
         """Interrupt the most recent request; its req_id."""
 
@@ -121,3 +150,21 @@ class SyncSession(SessionView, Protocol):
 
     def close(self) -> None:
         """Close the session (idempotent)."""
+
+
+class Connect(Protocol):
+    """An async binding's ``connect``: ``async with connect(config, ...) as session``."""
+
+    def __call__(
+        self, config: SessionConfig, **keywords: Unpack[ConnectKeywords]
+    ) -> AbstractAsyncContextManager[Session]:
+        """Open a session (fetch a token, connect, handshake); close it on the way out."""
+
+
+class SyncConnect(Protocol):
+    """The blocking binding's ``connect``: ``with connect(config, ...) as session``."""
+
+    def __call__(
+        self, config: SessionConfig, **keywords: Unpack[ConnectKeywords]
+    ) -> AbstractContextManager[SyncSession]:
+        """Open a session (fetch a token, connect, handshake); close it on the way out."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING
 
@@ -50,9 +50,11 @@ from ._common import (
     tls_context_for,
     with_known_environments,
 )
+from ._pacing import current_request, encoder_rate, queue_paced, send_unpaced
 from .observer import SessionObserver, observing
 from .opening import AsyncOpener, ConnectKeywords, Opening, Unpack
-from .session import Session
+from .session import Connect, Session
+from .trio_pacer import stream_paced
 
 __all__ = [
     "Timeouts",
@@ -168,6 +170,9 @@ class TrioSession(AsyncSessionBase):
         self._closing = False
         self._reading = True  # False while a full event queue holds the reader back
         self._write_failure: AvatarError | None = None
+        #: Called once after the next write (or when the connection is gone): paced
+        #: streams waiting for room.
+        self._on_written: list[Callable[[], None]] = []
 
     # --- bytes -------------------------------------------------------------------------
 
@@ -191,6 +196,7 @@ class TrioSession(AsyncSessionBase):
                     self._reading = True
         finally:  # stopped early (cancelled), the session is over all the same
             self._take(b"")
+            self._written_out()
             self._writer.cancel()
             self._keeper.cancel()
             await trio.aclose_forcefully(self._stream)
@@ -263,18 +269,28 @@ class TrioSession(AsyncSessionBase):
         if self._write_failure is not None:  # another task failed to write our bytes
             raise self._write_failure
         seconds = self._options.timeouts.of(step)
-        while data := self._core.data_to_send():
-            try:
-                await self._send_within(step, seconds, data)
-            except BaseException as exc:
-                ended_first = self._closed is not None
-                await trio.aclose_forcefully(self._stream)
-                self._take(b"")
-                if isinstance(exc, AvatarError):
-                    if ended_first:  # its SessionClosed already says why
-                        return
-                    self._write_failure = exc
-                raise
+        try:
+            while data := self._core.data_to_send():
+                try:
+                    await self._send_within(step, seconds, data)
+                except BaseException as exc:
+                    ended_first = self._closed is not None
+                    await trio.aclose_forcefully(self._stream)
+                    self._take(b"")
+                    if isinstance(exc, AvatarError):
+                        if ended_first:  # its SessionClosed already says why
+                            return
+                        self._write_failure = exc
+                    raise
+        finally:
+            self._written_out()
+
+    def _written_out(self) -> None:
+        """A write ended (or the connection is gone): wake the paced streams waiting."""
+        if self._on_written:
+            waiting, self._on_written = self._on_written, []
+            for wake in waiting:
+                wake()
 
     async def _send_within(self, step: Step, seconds: float, data: bytes) -> None:
         """One write under the step's time limit (``_within`` without its generators)."""
@@ -348,6 +364,55 @@ class TrioSession(AsyncSessionBase):
             self._write_scheduled = True
             self._write_wanted.unpark_all()
         return req_id
+
+    async def stream(
+        self,
+        audio: Iterable[bytes] | AsyncIterable[bytes],
+        *,
+        realtime: bool = True,
+        end: bool = True,
+        start: float | None = None,
+        ahead: float = 0.0,
+    ) -> str:
+        """Send a source of PCM chunks as one request (closed with ``end=True`` unless
+        ``end=False``); returns its req_id.
+
+        ``realtime=True`` sends each chunk when its audio would start playing, the
+        first at ``start`` (a time of ``trio.current_time()``; by default now); every
+        session of the trio run shares one pacer task for it. ``ahead`` (seconds, at
+        most 0.5) lets chunks go out that much early, joined with the due ones. An
+        ``interrupt()`` of the request stops the stream there. ``realtime=False``
+        sends as fast as backpressure allows.
+        """
+        if realtime:
+            config, rate = self._core.config, encoder_rate(self)
+            return await stream_paced(
+                self, config, audio, end=end, start=start, ahead=ahead, encoder_rate=rate
+            )
+        return await send_unpaced(self.send_audio, audio, end)
+
+    def _queue_paced(self, audio: bytes, end: bool) -> str:
+        """Queue audio without writing (the pacer's call: it writes once per pass)."""
+        self._check_io()
+        return queue_paced(self, audio, end)
+
+    def _write_paced(self) -> None:
+        """Have the writer task send what the pacer queued."""
+        if not self._write_scheduled:
+            self._write_scheduled = True
+            self._write_wanted.unpark_all()
+
+    def _current_request(self) -> str | None:
+        """The req_id the next audio goes to (``None``: it opens a new request)."""
+        return current_request(self)
+
+    def _wait_writable(self, wake: Callable[[], None]) -> bool:
+        """``False`` if less than ``max_buffered_audio`` is unsent; else ``wake()``
+        after the next write."""
+        if self._core.bytes_to_send < self._options.max_buffered_audio or self._closed:
+            return False
+        self._on_written.append(wake)
+        return True
 
     async def next_event(self) -> Event:
         """The next event; after the session closed, its ``SessionClosed`` again."""
@@ -447,3 +512,4 @@ async def connect(
 
 if TYPE_CHECKING:
     _satisfies_the_protocol: type[Session] = TrioSession
+    _connect_satisfies_the_protocol: Connect = connect

@@ -222,7 +222,7 @@ class IngressSession:
         if self._publisher is not None:
             record = self._publisher.request(event.req_id)
             record.traceparent = record.traceparent or event.traceparent
-            record.add_audio(event.audio, self._bytes_per_second)
+            record.add_audio(event.audio, self._bytes_per_second, self._loop.time())
 
     def _runtime_error(self, text: str, req_id: str = "") -> None:
         self._link.core.send_error(

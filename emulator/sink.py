@@ -40,11 +40,16 @@ class PublishedRequest:
     traceparent: str = ""
     audio_format: str = AudioFormat.PCM_S16LE.value
     bitrate: int = 0
+    #: When each audio message arrived (the emulator loop's clock) and its bytes.
+    arrivals: list[tuple[float, int]] = field(default_factory=list, repr=False)
     _digest: Any = field(default_factory=hashlib.sha256, repr=False)
     _encoded: bytearray = field(default_factory=bytearray, repr=False)
 
-    def add_audio(self, audio: bytes, bytes_per_second: float) -> None:
-        """Count and hash audio as it is published (a decodable stream kept to decode)."""
+    def add_audio(self, audio: bytes, bytes_per_second: float, at: float | None = None) -> None:
+        """Count and hash audio as it is published (a decodable stream kept to decode);
+        ``at``: when it arrived, kept in :attr:`arrivals`."""
+        if at is not None:
+            self.arrivals.append((at, len(audio)))
         self._digest.update(audio)
         if self.audio_format in DECODERS:
             self._encoded += audio
@@ -164,6 +169,16 @@ class EgressSink:
             kind: {place: [p.as_dict() for p in publishers] for place, publishers in places.items()}
             for kind, places in self._places.items()
         }
+
+    def arrivals(self, req_id: str) -> list[tuple[float, int]]:
+        """When each audio message of ``req_id`` arrived (the emulator loop's clock, which
+        is ``time.monotonic()`` on asyncio's own loops) and its bytes, in order."""
+        for places in self._places.values():
+            for publishers in places.values():
+                for publisher in publishers:
+                    if req_id in publisher.requests:
+                        return list(publisher.requests[req_id].arrivals)
+        return []
 
     def clear(self) -> None:
         """Forget everything recorded so far."""

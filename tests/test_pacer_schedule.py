@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from avatarwire.bindings._pacing import PacedStreamBase
 from avatarwire.bindings.pacer import SLACK, PacedStream, Pacer
+from avatarwire.core.pacing import PacedAudio, PaceQueue
 
 RATE = 32000  # bytes per second of 16 kHz PCM
 
@@ -274,3 +276,104 @@ def test_a_full_socket_waits_for_its_drain_and_then_catches_up_in_one_write(
     assert send_times(blocked, sizes) == [blocked.writes[0]] * len(sizes)
     send_times(other, sizes)
     run.futures_loop.close()
+
+
+# --- the shared logic alone (core.pacing + the bindings' serve), as trio and blocking use it
+
+
+class CoreStream(PacedStreamBase):
+    """A stream served by a bare :class:`PaceQueue`, as the trio and blocking pacers do."""
+
+    __slots__ = ("outcome",)
+
+    def __init__(self, session: Session, paced: PacedAudio) -> None:
+        super().__init__(session, paced)
+        self.outcome: str | BaseException | None = None
+
+    def over(self) -> bool:
+        return self.outcome is not None
+
+    def resolve(self) -> None:
+        self.outcome = self.paced.req_id
+
+    def fail(self, exc: BaseException) -> None:
+        self.outcome = exc
+
+    def wake(self) -> None:
+        raise AssertionError("these sessions are never full")
+
+
+@settings(max_examples=60, deadline=None)
+@given(plans=plans, delays=delays, ahead=aheads, per_call=st.booleans())
+def test_the_shared_queue_sends_every_chunk_in_the_first_pass_that_covers_it(
+    plans: list[tuple[float, list[int]]], delays: list[float], ahead: float, per_call: bool
+) -> None:
+    """One queue for all streams (trio's task), or one queue per stream served in turn
+    (each blocking call its own): the same schedule as the asyncio pacer's."""
+    clock = ClockLoop()
+    sessions = [Session(clock, name) for name in range(len(plans))]
+    streams = [
+        CoreStream(
+            session,
+            PacedAudio(RATE, start, end=True, ahead=ahead, source=chunks(sizes, session.name)),
+        )
+        for session, (start, sizes) in zip(sessions, plans, strict=True)
+    ]
+    queues: list[PaceQueue[CoreStream]] = (
+        [PaceQueue() for _ in streams] if per_call else [PaceQueue()]
+    )
+    for index, stream in enumerate(streams):
+        queues[index if per_call else 0].add(stream, clock.now)
+    lateness = cycle(delays)
+    passes: list[float] = []
+    for queue in queues:  # per call: one call after the other, as one thread would
+        while (due := queue.next_due) is not None:
+            clock.now = max(clock.now, due + next(lateness))
+            passes.append(clock.now)
+            queue.serve_due(clock.now, CoreStream.serve)
+    run = Run(clock, asyncio.new_event_loop(), sessions, [], passes)
+    for plan, session, stream in zip(plans, sessions, streams, strict=True):
+        assert stream.outcome == f"req-{session.name}"
+        if not per_call:
+            assert_on_time(run, plan, session, ahead)
+        else:  # a later call starts late: each chunk still no earlier than due
+            for sent_at, due in zip(send_times(session, plan[1]), due_times(*plan), strict=True):
+                assert sent_at >= due - ahead - SLACK
+    run.futures_loop.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 40).map(lambda n: 32 * n), min_size=2, max_size=12),
+    cut=st.integers(1, 11),
+    passes=st.lists(st.floats(0, 0.2), min_size=1, max_size=20),
+)
+def test_a_source_that_interrupts_its_own_request_sends_nothing_after(
+    sizes: list[int], cut: int, passes: list[float]
+) -> None:
+    clock = ClockLoop()
+    session = Session(clock, 0)
+    session.request = "req-0"  # the request is open: audio went out before the stream
+
+    def source() -> Iterator[bytes]:
+        for index, chunk in enumerate(chunks(sizes, 0)):
+            if index == cut:
+                session.request = None  # the source interrupts the request
+            yield chunk
+
+    stream = CoreStream(session, PacedAudio(RATE, 0.0, end=True, source=source()))
+    queue: PaceQueue[CoreStream] = PaceQueue()
+    queue.add(stream, clock.now)
+    lateness = cycle(passes)
+    while (due := queue.next_due) is not None:
+        clock.now = max(clock.now, due + next(lateness))
+        queue.serve_due(clock.now, CoreStream.serve)
+    sent = b"".join(audio for _, audio, _ in session.queued)
+    assert stream.outcome == "req-0"
+    whole = b"".join(chunks(sizes, 0))
+    if cut < len(sizes):
+        assert len(sent) <= sum(sizes[:cut]), "audio went out after the interrupt"
+        assert all(not end for _, _, end in session.queued)
+    else:
+        assert sent == whole
+    assert whole.startswith(sent)
