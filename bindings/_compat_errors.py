@@ -5,15 +5,16 @@ catches it; its ``code`` and ``retryable`` are the official SDK's for the same w
 event (decided in :mod:`avatarwire.core.errors` from the contract's tables), and
 ``native`` keeps the native error with its richer ``retry`` advice.
 
-``AvatarSDKErrorCode`` spells the official SDK's enum member by member, so type
-checkers know its names; ``tests/test_compat*.py`` hold it equal to
-:class:`~avatarwire.core.errors.ErrorCode`.
+``AvatarSDKErrorCode`` is made from :class:`~avatarwire.core.errors.ErrorCode`, one
+member per code, named by its value (``sessionTokenInvalid``...) as the official enum
+names it, so a new code is one edit in ``core/errors.py``. Type checkers cannot see
+names made at run time, so they are told that any attribute of the class is a member.
 """
 
 from __future__ import annotations
 
-from enum import Enum
-from typing import Any, TypeVar
+from enum import Enum, EnumMeta
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from avatarwire.core.errors import (
     AvatarError,
@@ -40,29 +41,25 @@ __all__ = [
 RAW_BODY_LIMIT = 2048
 
 
-class AvatarSDKErrorCode(str, Enum):
+if TYPE_CHECKING:
+
+    class _OfficialNames(EnumMeta):
+        """What a type checker knows of the made members: each is an ``AvatarSDKErrorCode``."""
+
+        def __getattr__(cls, name: str) -> AvatarSDKErrorCode: ...
+
+else:
+    _OfficialNames = EnumMeta
+
+
+class AvatarSDKErrorCode(str, Enum, metaclass=_OfficialNames):
     """The official SDK's error codes; each equals (and hashes as) its :class:`ErrorCode`."""
 
-    sessionTokenExpired = "sessionTokenExpired"
-    sessionTokenInvalid = "sessionTokenInvalid"
-    appIDUnrecognized = "appIDUnrecognized"
-    appIDMismatch = "appIDMismatch"
-    avatarNotFound = "avatarNotFound"
-    billingRequired = "billingRequired"
-    creditsExhausted = "creditsExhausted"
-    sessionDurationExceeded = "sessionDurationExceeded"
-    concurrencyLimit = "concurrencyLimit"
-    unsupportedSampleRate = "unsupportedSampleRate"
-    invalidEgressConfig = "invalidEgressConfig"
-    egressUnavailable = "egressUnavailable"
-    idleTimeout = "idleTimeout"
-    upstreamError = "upstreamError"
-    invalidRequest = "invalidRequest"
-    connectionFailed = "connectionFailed"
-    connectionClosed = "connectionClosed"
-    protocolError = "protocolError"
-    serverError = "serverError"
-    unknown = "unknown"
+    _value_: str
+    if not TYPE_CHECKING:  # the members, made from the one list of codes
+        _ignore_ = ["_code"]
+        for _code in ErrorCode:
+            vars()[_code.value] = _code.value
 
 
 def _phase(value: Phase | str | None) -> Phase | str:

@@ -37,7 +37,12 @@ from .wire_constants import (
 
 
 class ErrorCode(str, Enum):
-    """Stable error codes, spelled as the official SDKs spell them."""
+    """Stable error codes, spelled (and ordered) as the official SDKs spell them.
+
+    This is the one list of codes: the official names of the compatibility layer
+    (``AvatarSDKErrorCode``) are made from it, so a new code is one member here (and,
+    if it has them, its rows in the tables below).
+    """
 
     SESSION_TOKEN_EXPIRED = "sessionTokenExpired"
     SESSION_TOKEN_INVALID = "sessionTokenInvalid"
@@ -47,6 +52,7 @@ class ErrorCode(str, Enum):
     BILLING_REQUIRED = "billingRequired"
     CREDITS_EXHAUSTED = "creditsExhausted"
     SESSION_DURATION_EXCEEDED = "sessionDurationExceeded"
+    CONCURRENCY_LIMIT = "concurrencyLimit"
     UNSUPPORTED_SAMPLE_RATE = "unsupportedSampleRate"
     INVALID_EGRESS_CONFIG = "invalidEgressConfig"
     EGRESS_UNAVAILABLE = "egressUnavailable"
@@ -58,7 +64,6 @@ class ErrorCode(str, Enum):
     PROTOCOL_ERROR = "protocolError"
     SERVER_ERROR = "serverError"
     UNKNOWN = "unknown"
-    CONCURRENCY_LIMIT = "concurrencyLimit"
 
     def __str__(self) -> str:
         return self.value

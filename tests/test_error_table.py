@@ -29,6 +29,28 @@ def test_every_code_has_its_facade_name_and_a_retry_verdict(code: ErrorCode) -> 
     assert isinstance(AvatarError("boom", code=code).retry, Retry)
 
 
+def test_the_official_names_are_the_code_list_in_its_order_each_named_by_its_value() -> None:
+    assert [(member.name, member.value) for member in AvatarSDKErrorCode] == [
+        (code.value, code.value) for code in ErrorCode
+    ]
+    for code in ErrorCode:
+        official = getattr(AvatarSDKErrorCode, code.value)
+        assert official == code and hash(official) == hash(code)
+        assert AvatarSDKErrorCode(code) is official
+
+
+def test_the_official_names_are_the_official_sdks_name_for_name_in_its_order() -> None:
+    spatialreal = pytest.importorskip("spatialreal", reason="the official SDK is not installed")
+    theirs = [(member.name, member.value) for member in spatialreal.AvatarSDKErrorCode]
+    assert [(member.name, member.value) for member in AvatarSDKErrorCode] == theirs
+
+
+def test_the_older_official_sdks_codes_are_all_ours() -> None:
+    avatarkit = pytest.importorskip("avatarkit", reason="the older official SDK is not installed")
+    for member in avatarkit.AvatarSDKErrorCode:
+        assert getattr(AvatarSDKErrorCode, member.name).value == member.value
+
+
 def test_the_close_code_enum_and_the_contract_table_name_the_same_codes() -> None:
     assert set(CLOSE_CODE_CONTRACT) == {int(code) for code in CloseCode}
 
