@@ -5,6 +5,11 @@ A scenario is ``async def scenario(api) -> T``; ``api.run(scenario)`` runs it wi
 ``asyncio.run``, ``trio.run``, or (blocking) a stepping runner that drives the
 coroutine with ``send(None)`` and fails the test if the coroutine ever yields: the
 blocking shims wrap synchronous calls in ``async def`` and must never suspend.
+
+Each adapter is typed by the session it drives: the published protocol
+(:class:`avatarwire.bindings.session.Session`) for asyncio and trio, the blocking
+binding's own class for blocking (its ``wait`` keeps I/O moving between polls, which
+:class:`~avatarwire.bindings.session.SyncSession` does not promise).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import pytest
 import trio
@@ -25,12 +30,17 @@ from avatarwire.bindings import asyncio as asyncio_binding
 from avatarwire.bindings import blocking as blocking_binding
 from avatarwire.bindings import trio as trio_binding
 from avatarwire.bindings._common import ConnectOptions
+from avatarwire.bindings.blocking import BlockingSession
+from avatarwire.bindings.session import Session as AsyncSession
+from avatarwire.bindings.session import SessionView
 from avatarwire.core.config import SessionConfig
 from avatarwire.core.events import Event, SessionClosed
 from avatarwire.core.requests import RequestStatus
 from avatarwire.core.session import SessionState
 
 T = TypeVar("T")
+#: The binding's own session an adapter drives.
+RawT = TypeVar("RawT", bound=SessionView)
 
 BINDINGS = ("asyncio", "trio", "blocking")
 #: The asyncio binding again on uvloop's event loop, where uvloop is installed.
@@ -44,49 +54,43 @@ EVENT_TIMEOUT = 5.0
 POLL_INTERVAL = 0.002
 
 
-class Session:
+class Session(Generic[RawT]):
     """A binding's session behind one async-shaped surface."""
 
-    def __init__(self, api: Api, raw: Any) -> None:
+    def __init__(self, api: Api[RawT], raw: RawT) -> None:
         self.api = api
         self.raw = raw
 
     @property
     def connection_id(self) -> str | None:
         """The service's id for the session."""
-        value: str | None = self.raw.connection_id
-        return value
+        return self.raw.connection_id
 
     @property
     def capabilities(self) -> frozenset[str]:
         """What the service announced."""
-        value: frozenset[str] = self.raw.capabilities
-        return value
+        return self.raw.capabilities
 
     @property
     def state(self) -> SessionState:
         """The core's state."""
-        value: SessionState = self.raw.state
-        return value
+        return self.raw.state
 
     def request(self, req_id: str) -> RequestStatus | None:
         """Bookkeeping of one request."""
-        value: RequestStatus | None = self.raw.request(req_id)
-        return value
+        return self.raw.request(req_id)
 
     async def send_audio(self, audio: bytes, end: bool = False) -> str:
         """Send audio; the request id it went out under."""
-        req_id: str = await self.api.call(self.raw.send_audio, audio, end)
-        return req_id
+        return await self.api.send_audio(self.raw, audio, end)
 
     async def interrupt(self) -> str:
         """Interrupt the most recent request."""
-        req_id: str = await self.api.call(self.raw.interrupt)
-        return req_id
+        return await self.api.interrupt(self.raw)
 
     async def close(self) -> None:
         """Close the session."""
-        await self.api.call(self.raw.close)
+        await self.api.close(self.raw)
 
     async def next_event(self, timeout: float = EVENT_TIMEOUT) -> Event:
         """The next event; ``TimeoutError`` if none comes in time."""
@@ -106,18 +110,18 @@ class Session:
         return events
 
 
-class Api:
-    """The operations a scenario needs, done by one binding."""
+class Api(Generic[RawT]):
+    """The operations a scenario needs, done by one binding on its sessions."""
 
     name: str
 
-    def run(self, scenario: Callable[[Api], Coroutine[Any, Any, T]]) -> T:
+    def run(self, scenario: Callable[[Api[RawT]], Coroutine[Any, Any, T]]) -> T:
         """Run a scenario to completion in this binding's world."""
         raise NotImplementedError
 
     def connect(
         self, config: SessionConfig, **options: Any
-    ) -> AbstractAsyncContextManager[Session]:
+    ) -> AbstractAsyncContextManager[Session[RawT]]:
         """``async with api.connect(config, ...) as session``: the binding's ``connect``."""
         raise NotImplementedError
 
@@ -126,14 +130,26 @@ class Api:
         raise NotImplementedError
 
     async def call(self, method: Callable[..., Any], *args: Any) -> Any:
-        """Call a session method (awaiting it where the binding is async)."""
+        """Call any session method (awaiting it where the binding is async)."""
         raise NotImplementedError
 
-    async def next_event(self, raw: Any, timeout: float) -> Event:
+    async def send_audio(self, raw: RawT, audio: bytes, end: bool) -> str:
+        """The session's ``send_audio``; the request id."""
+        raise NotImplementedError
+
+    async def interrupt(self, raw: RawT) -> str:
+        """The session's ``interrupt``; the request id."""
+        raise NotImplementedError
+
+    async def close(self, raw: RawT) -> None:
+        """The session's ``close``."""
+        raise NotImplementedError
+
+    async def next_event(self, raw: RawT, timeout: float) -> Event:
         """The session's next event within ``timeout``."""
         raise NotImplementedError
 
-    async def wait_until(self, raw: Any, condition: Callable[[], bool], timeout: float) -> None:
+    async def wait_until(self, raw: RawT, condition: Callable[[], bool], timeout: float) -> None:
         """Let the session's I/O run until ``condition()``."""
         raise NotImplementedError
 
@@ -141,33 +157,50 @@ class Api:
         return f"<Api {self.name}>"
 
 
-class AsyncioApi(Api):
+class _AsyncApi(Api[AsyncSession]):
+    """What the asyncio and trio adapters share: the calls of the async protocol."""
+
+    async def call(self, method: Callable[..., Any], *args: Any) -> Any:
+        return await method(*args)
+
+    async def send_audio(self, raw: AsyncSession, audio: bytes, end: bool) -> str:
+        return await raw.send_audio(audio, end)
+
+    async def interrupt(self, raw: AsyncSession) -> str:
+        return await raw.interrupt()
+
+    async def close(self, raw: AsyncSession) -> None:
+        await raw.close()
+
+
+class AsyncioApi(_AsyncApi):
     """The asyncio binding."""
 
     name = "asyncio"
 
-    def run(self, scenario: Callable[[Api], Coroutine[Any, Any, T]]) -> T:
+    def run(self, scenario: Callable[[Api[AsyncSession]], Coroutine[Any, Any, T]]) -> T:
         return asyncio.run(asyncio.wait_for(scenario(self), SCENARIO_DEADLINE))
 
     @asynccontextmanager
-    async def connect(self, config: SessionConfig, **options: Any) -> AsyncIterator[Session]:
+    async def connect(
+        self, config: SessionConfig, **options: Any
+    ) -> AsyncIterator[Session[AsyncSession]]:
         async with asyncio_binding.connect(config, **options) as raw:
             yield Session(self, raw)
 
     async def fetch_token(self, config: SessionConfig, **options: Any) -> str:
         return await asyncio_binding.fetch_token(config, ConnectOptions(**options))
 
-    async def call(self, method: Callable[..., Any], *args: Any) -> Any:
-        return await method(*args)
-
-    async def next_event(self, raw: Any, timeout: float) -> Event:
+    async def next_event(self, raw: AsyncSession, timeout: float) -> Event:
         try:
             event: Event = await asyncio.wait_for(raw.next_event(), timeout)
         except asyncio.TimeoutError:
             raise TimeoutError(f"no event within {timeout} s") from None
         return event
 
-    async def wait_until(self, raw: Any, condition: Callable[[], bool], timeout: float) -> None:
+    async def wait_until(
+        self, raw: AsyncSession, condition: Callable[[], bool], timeout: float
+    ) -> None:
         deadline = time.monotonic() + timeout
         while not condition():
             if time.monotonic() >= deadline:
@@ -181,7 +214,7 @@ class UvloopApi(AsyncioApi):
 
     name = UVLOOP
 
-    def run(self, scenario: Callable[[Api], Coroutine[Any, Any, T]]) -> T:
+    def run(self, scenario: Callable[[Api[AsyncSession]], Coroutine[Any, Any, T]]) -> T:
         import uvloop
 
         async def on_uvloop() -> T:
@@ -193,12 +226,12 @@ class UvloopApi(AsyncioApi):
         return result
 
 
-class TrioApi(Api):
+class TrioApi(_AsyncApi):
     """The trio binding."""
 
     name = "trio"
 
-    def run(self, scenario: Callable[[Api], Coroutine[Any, Any, T]]) -> T:
+    def run(self, scenario: Callable[[Api[AsyncSession]], Coroutine[Any, Any, T]]) -> T:
         async def bounded() -> T:
             with trio.fail_after(SCENARIO_DEADLINE):
                 return await scenario(self)
@@ -206,17 +239,16 @@ class TrioApi(Api):
         return trio.run(bounded)
 
     @asynccontextmanager
-    async def connect(self, config: SessionConfig, **options: Any) -> AsyncIterator[Session]:
+    async def connect(
+        self, config: SessionConfig, **options: Any
+    ) -> AsyncIterator[Session[AsyncSession]]:
         async with trio_binding.connect(config, **options) as raw:
             yield Session(self, raw)
 
     async def fetch_token(self, config: SessionConfig, **options: Any) -> str:
         return await trio_binding.fetch_token(config, ConnectOptions(**options))
 
-    async def call(self, method: Callable[..., Any], *args: Any) -> Any:
-        return await method(*args)
-
-    async def next_event(self, raw: Any, timeout: float) -> Event:
+    async def next_event(self, raw: AsyncSession, timeout: float) -> Event:
         try:
             with trio.fail_after(timeout):
                 event: Event = await raw.next_event()
@@ -224,7 +256,9 @@ class TrioApi(Api):
             raise TimeoutError(f"no event within {timeout} s") from None
         return event
 
-    async def wait_until(self, raw: Any, condition: Callable[[], bool], timeout: float) -> None:
+    async def wait_until(
+        self, raw: AsyncSession, condition: Callable[[], bool], timeout: float
+    ) -> None:
         with trio.move_on_after(timeout):
             while not condition():
                 await trio.sleep(POLL_INTERVAL)
@@ -247,16 +281,18 @@ def run_without_suspending(coroutine: Coroutine[Any, Any, T]) -> T:
     raise NeverSuspends(f"the blocking scenario suspended (yielded {yielded!r})")
 
 
-class BlockingApi(Api):
+class BlockingApi(Api[BlockingSession]):
     """The blocking binding, its calls wrapped in ``async def`` shims."""
 
     name = "blocking"
 
-    def run(self, scenario: Callable[[Api], Coroutine[Any, Any, T]]) -> T:
+    def run(self, scenario: Callable[[Api[BlockingSession]], Coroutine[Any, Any, T]]) -> T:
         return run_without_suspending(scenario(self))
 
     @asynccontextmanager
-    async def connect(self, config: SessionConfig, **options: Any) -> AsyncIterator[Session]:
+    async def connect(
+        self, config: SessionConfig, **options: Any
+    ) -> AsyncIterator[Session[BlockingSession]]:
         with blocking_binding.connect(config, **options) as raw:
             yield Session(self, raw)
 
@@ -266,11 +302,21 @@ class BlockingApi(Api):
     async def call(self, method: Callable[..., Any], *args: Any) -> Any:
         return method(*args)
 
-    async def next_event(self, raw: Any, timeout: float) -> Event:
-        event: Event = raw.next_event(timeout)
-        return event
+    async def send_audio(self, raw: BlockingSession, audio: bytes, end: bool) -> str:
+        return raw.send_audio(audio, end)
 
-    async def wait_until(self, raw: Any, condition: Callable[[], bool], timeout: float) -> None:
+    async def interrupt(self, raw: BlockingSession) -> str:
+        return raw.interrupt()
+
+    async def close(self, raw: BlockingSession) -> None:
+        raw.close()
+
+    async def next_event(self, raw: BlockingSession, timeout: float) -> Event:
+        return raw.next_event(timeout)
+
+    async def wait_until(
+        self, raw: BlockingSession, condition: Callable[[], bool], timeout: float
+    ) -> None:
         deadline = time.monotonic() + timeout
         while not condition():
             if time.monotonic() >= deadline:
@@ -278,11 +324,11 @@ class BlockingApi(Api):
             raw.wait(POLL_INTERVAL)
 
 
-def api_for(name: str) -> Api:
+def api_for(name: str) -> Api[Any]:
     """The adapter of one binding by name (skips the test if uvloop is wanted and absent)."""
     if name == UVLOOP:
         pytest.importorskip("uvloop", reason="uvloop is not installed (extra 'fast')")
-    apis: dict[str, Callable[[], Api]] = {
+    apis: dict[str, Callable[[], Api[Any]]] = {
         "asyncio": AsyncioApi,
         UVLOOP: UvloopApi,
         "trio": TrioApi,
