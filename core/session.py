@@ -226,7 +226,11 @@ class ClientSession:
         """Why the session ended, once it is ``ERROR`` (the ``SessionClosed.error``)."""
         return self._machine.cause
 
-    _state = state
+    @property
+    def _state(self) -> SessionState:
+        """:attr:`state`, for the session's own use (a second property, not an alias of
+        the first, so the class also compiles with mypyc)."""
+        return self._machine.state
 
     def _move(self, trigger: Trigger, cause: AvatarError | None = None) -> None:
         self._machine.move(trigger, cause)
