@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 SAMPLE_RATE = 16000
@@ -175,6 +177,19 @@ class SinkProcess(EmulatorProcess):
             raise RuntimeError(f"the sink did not start (exit {self.process.wait()})")
         self.info = EmulatorInfo.from_json(line)
         self._cpu_at_start = self.cpu_seconds()
+
+
+def compiled_modules() -> list[str]:
+    """The avatarwire modules this interpreter would load compiled (``mypyc_build.py``);
+    empty for the pure-Python package."""
+    spec = importlib.util.find_spec("avatarwire")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    root = Path(next(iter(spec.submodule_search_locations)))
+    return sorted(
+        "avatarwire." + ".".join((*path.relative_to(root).parts[:-1], path.name.split(".")[0]))
+        for path in root.rglob("*.so")
+    )
 
 
 def now() -> float:

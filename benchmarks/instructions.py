@@ -21,7 +21,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from common import CHUNKS_PER_SECOND, FRAMES_PER_SECOND, EmulatorProcess, SinkProcess
+from common import (
+    CHUNKS_PER_SECOND,
+    FRAMES_PER_SECOND,
+    EmulatorProcess,
+    SinkProcess,
+    compiled_modules,
+)
 
 HERE = Path(__file__).resolve().parent
 REPEATS = 3  # timed requests per worker run (plus a 1 s warm-up)
@@ -70,7 +76,10 @@ def main() -> None:
         server: EmulatorProcess = EmulatorProcess(fast=True)
     else:
         server = SinkProcess(deflate=args.server == "sink-deflate")
-    results: dict[str, Any] = {"server": args.server, "clients": {}}
+    compiled = compiled_modules()
+    results: dict[str, Any] = {"server": args.server, "compiled": compiled, "clients": {}}
+    if compiled:
+        print(f"avatarwire compiled with mypyc: {', '.join(compiled)}")
     try:
         for client in args.clients.split(","):
             figures = per_message(client, server.info.__dict__, args.short, args.long)

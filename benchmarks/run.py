@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import EmulatorProcess, SinkProcess, pinned_to
+from common import EmulatorProcess, SinkProcess, compiled_modules, pinned_to
 
 HERE = Path(__file__).resolve().parent
 #: The official SDKs: ``avatarkit`` 0.1.7 and its successor ``spatialreal`` 0.2.x, each
@@ -303,6 +303,8 @@ def main() -> None:
             "python": platform.python_version(),
             "load_average_at_start": os.getloadavg(),
             "pinned": {role: sorted(cpus) if cpus else None for role, cpus in PIN.items()},
+            # Modules built by mypyc_build.py, when its folder is on PYTHONPATH.
+            "avatarwire_compiled": compiled_modules(),
         },
         "settings": {
             "throughput_seconds": seconds,
