@@ -3,8 +3,9 @@
 The audio is cut into requests (``--split-every``), each request into chunks
 (``--chunk-ms``); ``--interrupt-after`` cuts the request under way at that point and
 places an interrupt there. Every step carries its position on the audio's timeline:
-paced runs send it at that time, fast runs at once. Every binding follows the same
-plan, so they differ only in how they wait and write.
+real-time runs send it at that time (PCM through the library's pacer, Ogg pages at
+their granule times), fast runs at once. Every binding follows the same plan, so
+they differ only in how they wait and write.
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ class StreamPlan:
     requests: tuple[PlannedRequest, ...]
     sample_rate: int
     bytes_per_second: float = 0.0  # 0: 16-bit PCM at sample_rate
+    #: Whether the steps go out at their times (``False``: at once, a fast run).
+    realtime: bool = True
+    #: Whether the chunks are pages of an encoded stream, each due at its own time (its
+    #: length does not say its duration, so the pacer cannot time it).
+    timed_pages: bool = False
 
     def __post_init__(self) -> None:
         if not self.bytes_per_second:
@@ -143,7 +149,7 @@ def plan_stream(
     if interrupt_pending and interrupt_after is not None and requests:
         at = interrupt_after if realtime else 0.0
         steps.append(InterruptStep(len(requests) - 1, at))
-    return StreamPlan(tuple(steps), tuple(requests), sample_rate)
+    return StreamPlan(tuple(steps), tuple(requests), sample_rate, realtime=realtime)
 
 
 def plan_passthrough(
@@ -177,4 +183,6 @@ def plan_passthrough(
         steps.append(InterruptStep(0, interrupt_after if realtime else 0.0))
     seconds = sent / bytes_per_second if bytes_per_second else 0.0
     request = PlannedRequest(0, sent, seconds, cut_by_interrupt=cut)
-    return StreamPlan(tuple(steps), (request,), sample_rate, bytes_per_second)
+    return StreamPlan(
+        tuple(steps), (request,), sample_rate, bytes_per_second, realtime, timed_pages=True
+    )

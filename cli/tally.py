@@ -178,6 +178,9 @@ class RunTally:
     _interrupted_by_user: set[int] = field(default_factory=set)
     _by_req_id: dict[str, RequestOutcome] = field(default_factory=dict)
     _early: dict[str, list[tuple[Event, float | None]]] = field(default_factory=dict)
+    #: The request being streamed before its req_id is known (requests go one by one,
+    #: so an event of a req_id never seen is its).
+    _unnamed: RequestOutcome | None = None
 
     def __post_init__(self) -> None:
         self.outcomes = [
@@ -193,7 +196,10 @@ class RunTally:
     @property
     def settled(self) -> bool:
         """Nothing more to wait for: the session closed or every started request finished."""
-        return self.closed or all(outcome.finished for outcome in self.requests)
+        if self.closed:
+            return True
+        unnamed = self._unnamed is not None  # it is being streamed: not finished
+        return not unnamed and all(outcome.finished for outcome in self.requests)
 
     def _judge(self, outcome: RequestOutcome) -> Outcome:
         """How the request ended (or where it stands), and who ended it."""
@@ -225,19 +231,32 @@ class RunTally:
 
     # --- what the binding did -------------------------------------------------------
 
-    def sent(self, chunk: AudioChunk, req_id: str, at: float | None = None) -> None:
-        """A chunk went out under ``req_id``."""
+    def sent(self, chunk: AudioChunk, req_id: str | None, at: float | None = None) -> None:
+        """A chunk went out under ``req_id`` (``None``: not known yet, the request is
+        being streamed; :meth:`named` or its first event names it)."""
         outcome = self.outcomes[chunk.request]
-        if outcome.req_id is None:
-            outcome.req_id = req_id
+        if outcome.first_audio_at is None and outcome.audio_bytes == 0:
             outcome.first_audio_at = at
-            self._by_req_id[req_id] = outcome
-            for event, arrived in self._early.pop(req_id, ()):
-                self.observe(event, arrived)
+        if req_id is not None:
+            self.named(chunk.request, req_id)
+        elif outcome.req_id is None:
+            self._unnamed = outcome
         if chunk.end:
             outcome.end_sent_at = at
         outcome.audio_bytes += len(chunk.audio)
         self._changed(outcome)
+
+    def named(self, request: int, req_id: str) -> None:
+        """Request ``request`` of the plan went out under ``req_id``."""
+        outcome = self.outcomes[request]
+        if outcome.req_id is not None:
+            return
+        outcome.req_id = req_id
+        self._by_req_id[req_id] = outcome
+        if self._unnamed is outcome:
+            self._unnamed = None
+        for event, arrived in self._early.pop(req_id, ()):
+            self.observe(event, arrived)
 
     def interrupt_sent(self, step: InterruptStep) -> None:
         """The run interrupted request ``step.request``."""
@@ -269,6 +288,9 @@ class RunTally:
             self.connection_id = event.connection_id
         elif isinstance(event, (AnimationFrame, RequestFinished)):
             outcome = self._by_req_id.get(event.req_id)
+            if outcome is None and self._unnamed is not None:
+                outcome = self._unnamed
+                self.named(outcome.index, event.req_id)
             if outcome is None:
                 self._early.setdefault(event.req_id, []).append((event, at))
                 return

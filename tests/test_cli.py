@@ -176,6 +176,26 @@ def test_a_paced_run_takes_the_audio_s_duration(tmp_path: Path) -> None:
     assert json.loads(result.stdout)["requests"][0]["completed"] is True
 
 
+@pytest.mark.parametrize("binding", ["asyncio", "trio", "blocking"])
+def test_real_time_speech_reaches_the_service_at_the_session_rate(
+    binding: str, emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    audio = write_wav(tmp_path / "paced.wav", seconds=0.6)
+    channel = f"paced-{binding}"
+    args = ["--json", "--binding", binding, "--agora-channel", channel]
+    result = run_cli("speak", str(audio), *args, env=service_env(emulator))
+
+    assert result.returncode == 0, result.stderr
+    [request] = json.loads(result.stdout)["requests"]
+    arrivals = emulator.emulator.sink.arrivals(request["req_id"])
+    assert sum(size for _, size in arrivals) == request["audio_bytes"] == 0.6 * 32000
+    # The library's pacer sends each 20 ms chunk when its audio would start: by the
+    # emulator's own record the last arrives ~0.58 s after the first, where a run
+    # that did not pace would send them all at once (half of that is the bound).
+    assert len(arrivals) >= 15
+    assert arrivals[-1][0] - arrivals[0][0] >= 0.58 / 2
+
+
 # --- speak: egress flags reach the emulator's sink ---------------------------------------
 
 

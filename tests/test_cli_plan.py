@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from avatarwire.cli.audio import AudioFileError, mix_down, read_raw_pcm
 from avatarwire.cli.plan import AudioChunk, InterruptStep, plan_stream
-from avatarwire.cli.script import Finish, StreamScript, Wait
+from avatarwire.cli.script import Finish, StreamRequest, StreamScript, Wait
 from avatarwire.cli.tally import RunTally
 from avatarwire.core.events import RequestFinished
 
@@ -94,22 +94,33 @@ def test_an_interrupt_past_the_end_targets_the_last_request_after_its_end() -> N
     assert plan.requests[0].cut_by_interrupt is False
 
 
-def test_the_script_waits_for_due_steps_then_for_the_requests_then_gives_up() -> None:
+def test_the_script_streams_each_request_then_waits_for_the_requests_then_gives_up() -> None:
     plan = plan_stream(b"\x00\x00" * 800, 8000, chunk_ms=50)  # 0.1 s in two chunks
     tally = RunTally(plan)
     script = StreamScript(tally, drain_timeout=1.0, stop_requested=lambda: False)
 
-    first = script.next_action(0.0)
-    assert isinstance(first, AudioChunk)
-    tally.sent(first, "req-1")
+    stream = script.next_action(0.0)  # at once: the pacer sends each chunk when due
+    assert isinstance(stream, StreamRequest) and stream.end
+    assert [chunk.at for chunk in stream.chunks] == [0.0, 0.05]
+    for chunk in stream.chunks:
+        tally.sent(chunk, None)
+    tally.named(stream.request, "req-1")
+    assert script.next_action(0.1) == Wait(0.1)  # draining, in slices
+    assert script.next_action(1.1) == Finish()
+    assert [error.code for error in tally.errors] == ["timeout"]
+
+
+def test_the_script_interrupts_when_due_between_streams() -> None:
+    plan = plan_stream(b"\x00\x00" * 1600, 8000, chunk_ms=50, split_every=0.1, interrupt_after=0.05)
+    script = StreamScript(RunTally(plan), drain_timeout=1.0, stop_requested=lambda: False)
+
+    cut = script.next_action(0.0)
+    assert isinstance(cut, StreamRequest) and not cut.end and len(cut.chunks) == 1
     wait = script.next_action(0.01)
     assert isinstance(wait, Wait) and wait.seconds == pytest.approx(0.04)
-    second = script.next_action(0.05)
-    assert isinstance(second, AudioChunk) and second.end
-    tally.sent(second, "req-1")
-    assert script.next_action(0.06) == Wait(0.1)  # draining, in slices
-    assert script.next_action(1.06) == Finish()
-    assert [error.code for error in tally.errors] == ["timeout"]
+    assert script.next_action(0.05) == InterruptStep(0, 0.05)
+    rest = script.next_action(0.06)
+    assert isinstance(rest, StreamRequest) and rest.request == 1 and rest.at == pytest.approx(0.1)
 
 
 def test_the_script_finishes_when_requests_finish_or_the_user_stops() -> None:
@@ -118,13 +129,14 @@ def test_the_script_finishes_when_requests_finish_or_the_user_stops() -> None:
     stop = False
     script = StreamScript(tally, drain_timeout=5.0, stop_requested=lambda: stop)
 
-    chunk = script.next_action(0.0)
-    assert isinstance(chunk, AudioChunk)
-    tally.sent(chunk, "req-1")
+    stream = script.next_action(0.0)
+    assert isinstance(stream, StreamRequest)
+    tally.sent(stream.chunks[0], None)
     assert isinstance(script.next_action(0.0), Wait)
-    tally.observe(RequestFinished("req-1", interrupted=False))
+    tally.observe(RequestFinished("req-1", interrupted=False))  # names the streamed request
     assert script.next_action(0.1) == Finish()
     assert tally.requests[0].completed and tally.errors == []
+    assert tally.requests[0].req_id == "req-1"
 
     stop = True
     assert StreamScript(RunTally(plan), 5.0, lambda: stop).next_action(0.0) == Finish()
