@@ -163,16 +163,20 @@ async def stream_paced(
     room = stream.room = asyncio.Event()
     room.set()
     done.add_done_callback(lambda _: room.set())  # a failed stream frees its feeder
-    async for chunk in source:
-        if done.done():
-            break
-        if not chunk:
-            continue
-        paced.push(chunk)
-        pacer.add(stream)
-        if not paced.has_room:
-            room.clear()
-            await room.wait()
+    try:
+        async for chunk in source:
+            if done.done():
+                break
+            if not chunk:
+                continue
+            paced.push(chunk)
+            pacer.add(stream)
+            if not paced.has_room:
+                room.clear()
+                await room.wait()
+    except BaseException:
+        done.cancel()  # the caller stopped (or the source failed): nothing more goes out
+        raise
     paced.source_ran_dry()
     if not paced.scheduled and not paced.chunks:
         stream.finish()

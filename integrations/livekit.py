@@ -6,6 +6,8 @@ opens the AvatarKit session at the TTS's real sample rate and replaces the agent
 audio output with one that feeds the conversation layer. ``flush()``,
 ``clear_buffer()``, ``pause()`` and ``resume()`` are sync calls into the layer;
 playback started / finished (with the position actually played) come back from it.
+``capture_frame`` gets the TTS frames as fast as they are synthesized (LiveKit paces
+only its own room output), so the runner sends them through the library's pacer.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ transport and the avatar's motion comes out as :class:`AvatarAnimationFrame`; wi
 Agora / LiveKit egress the service publishes audio and motion itself, so TTS audio
 stops here and :class:`BotStartedSpeakingFrame` / :class:`BotStoppedSpeakingFrame`
 follow the avatar's playout. Every decision (segments, silence, barge-in, pause,
-reconnects) is the conversation layer's; this maps frames to it and back.
+reconnects) is the conversation layer's; this maps frames to it and back. TTS
+frames reach it as fast as the TTS makes them (pipecat paces audio only in the output
+transport, after it), so the runner sends them through the library's pacer.
 """
 
 from __future__ import annotations

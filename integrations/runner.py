@@ -7,6 +7,14 @@ runner, so a framework that calls them from sync code (LiveKit's ``flush()`` /
 ``clear_buffer()``) needs no task or lock of its own. The runner task executes
 actions in order, feeds the session's events back, keeps the layer's deadlines and
 hands every report to ``on_report``.
+
+Neither pipecat (a TTS service pushes ``TTSAudioRawFrame`` s as its engine makes
+them; only the output transport plays them in real time, after this processor) nor
+LiveKit Agents (``AudioOutput.capture_frame`` gets the TTS frames as they are
+synthesized) paces the audio an adapter is handed: it often comes faster than
+real time. So each request's PCM goes out through ``session.stream()``, the
+library's pacer, each chunk when its audio would start playing; an interrupt drops
+what was not sent yet.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import dataclasses
 import logging
 import os
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -38,8 +46,9 @@ from avatarwire.core.conversation import (
     SendAudio,
     Stop,
 )
-from avatarwire.core.errors import AvatarError
+from avatarwire.core.errors import AvatarError, LocalProtocolError
 from avatarwire.core.events import SessionReady
+from avatarwire.core.pacing import pcm_bytes_per_second
 from avatarwire.core.request_ids import official_request_ids
 
 __all__ = ["ConversationRunner"]
@@ -55,6 +64,19 @@ def _default_converters() -> ConverterFactory | None:
     except ImportError:
         return None
     return soxr_converters
+
+
+class _Feed:
+    """One request's PCM on its way to the pacer: the runner puts, ``stream()`` takes."""
+
+    def __init__(self, req_id: str) -> None:
+        self.req_id = req_id
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The chunks put so far and to come, until the request's end."""
+        while (chunk := await self.queue.get()) is not None:
+            yield chunk
 
 
 class ConversationRunner:
@@ -86,6 +108,8 @@ class ConversationRunner:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._session: AsyncSession | None = None
+        self._feed: _Feed | None = None  # the request whose audio is being put
+        self._streams: list[asyncio.Task[None]] = []  # one per request, in order
         self._reader: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
         self.error: AvatarError | None = None
@@ -171,9 +195,9 @@ class ConversationRunner:
             elif isinstance(output, OpenSession):
                 await self._open(output.sample_rate)
             elif isinstance(output, SendAudio) and session is not None:
-                self._next_id = output.req_id
-                await session.send_audio(output.audio, output.end)
+                await self._send(session, output)
             elif isinstance(output, Interrupt) and session is not None:
+                await self._drop_streams()
                 await session.interrupt()
             elif isinstance(output, Pause) and session is not None:
                 await session.pause()
@@ -193,6 +217,52 @@ class ConversationRunner:
         except AvatarError as exc:
             # The session is going away under us; its SessionClosed tells the layer.
             log.debug("%s failed: %s", type(output).__name__, exc)
+
+    async def _send(self, session: AsyncSession, output: SendAudio) -> None:
+        """Put the audio on its request's paced stream (started with the request's first
+        audio, after the streams before it); PCM only: other audio goes as it comes."""
+        try:
+            pcm_bytes_per_second(session._core.config)
+        except LocalProtocolError:
+            self._next_id = output.req_id
+            await session.send_audio(output.audio, output.end)
+            return
+        feed = self._feed
+        if feed is None or feed.req_id != output.req_id:
+            feed = self._feed = _Feed(output.req_id)
+            before = self._streams[-1] if self._streams else None
+            self._streams.append(asyncio.create_task(self._stream(session, feed, before)))
+        if output.audio:
+            feed.queue.put_nowait(output.audio)
+        if output.end:
+            feed.queue.put_nowait(None)
+            self._feed = None
+
+    async def _stream(
+        self, session: AsyncSession, feed: _Feed, before: asyncio.Task[None] | None
+    ) -> None:
+        """One request through the pacer, once the request before it went out whole."""
+        if before is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(before)
+        self._next_id = feed.req_id  # the request opens with its first paced chunk
+        try:
+            await session.stream(feed.chunks())
+        except AvatarError as exc:  # the session is going away: its SessionClosed says so
+            log.debug("streaming %s failed: %s", feed.req_id, exc)
+        finally:
+            if self._streams and self._streams[0] is asyncio.current_task():
+                self._streams.pop(0)
+
+    async def _drop_streams(self) -> None:
+        """Stop every paced stream: what was not sent yet is dropped (an interrupt, a
+        session going away)."""
+        streams, self._streams, self._feed = self._streams, [], None
+        for task in streams:
+            task.cancel()
+        for task in streams:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     def _take_id(self) -> str:
         return self._next_id
@@ -218,6 +288,7 @@ class ConversationRunner:
             self._wake.set()
 
     async def _drop_session(self) -> None:
+        await self._drop_streams()
         reader, self._reader = self._reader, None
         session, self._session = self._session, None
         if reader is not None:  # first, so the old session's close reaches no one

@@ -95,10 +95,15 @@ def test_three_turns_with_a_barge_in_and_a_pause_reach_the_room() -> None:
         (False, True),
         (True, False),
     ]
+    # The audio goes out paced, as it would play: the barge-in drops what of the second
+    # turn was not sent yet, so its request holds a part of it.
+    sent_of_two = records[1]["audio_bytes"]
+    assert 0 < sent_of_two < len(two)
     assert [r["audio_sha256"] for r in records] == [
-        hashlib.sha256(a).hexdigest() for a in (one, two, three)
+        hashlib.sha256(a).hexdigest() for a in (one, two[:sent_of_two], three)
     ]
-    assert [r["audio_seconds"] for r in records] == pytest.approx([0.4, 1.5, 0.3], abs=1e-3)
+    seconds = [r["audio_seconds"] for r in records]
+    assert [seconds[0], seconds[2]] == pytest.approx([0.4, 0.3], abs=1e-3)
     assert publisher["publisher_id"] == avatar.avatar_identity
     claims = publisher["token_claims"]
     assert claims["sub"] == avatar.avatar_identity

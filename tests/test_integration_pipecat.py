@@ -118,13 +118,13 @@ async def run_three_utterances(
 def test_three_utterances_with_a_barge_in_reach_the_channel_whole() -> None:
     one, two, three = tone(0.4, TTS_RATE, 1), tone(1.5, TTS_RATE, 2), tone(0.3, 16000, 3)
 
-    async def main() -> tuple[AvatarService, list[Frame], list[Frame], dict[str, Any]]:
+    async def main() -> tuple[AvatarService, list[Frame], list[Frame], dict[str, Any], Any]:
         async with Emulator(realtime=True) as emu:
             say = [Say(one), Say(two, barge_in=True, after=1), Say(three, rate=16000, after=2)]
             avatar, down, up = await run_three_utterances(emu, say)
-            return avatar, down, up, emu.egress()
+            return avatar, down, up, emu.egress(), emu.sink
 
-    avatar, down, up, egress = asyncio.run(main())
+    avatar, down, up, egress, sink = asyncio.run(main())
     (publisher,) = egress["agora"]["room-1"]
     records = publisher["requests"]
     assert [(r["completed"], r["interrupted"]) for r in records] == [
@@ -132,11 +132,21 @@ def test_three_utterances_with_a_barge_in_reach_the_channel_whole() -> None:
         (False, True),
         (True, False),
     ]
-    expected = [one, two, resampled(three, 16000, TTS_RATE)]  # opened at the TTS's rate
+    # The audio goes out paced, as it would play: the barge-in (once the avatar began the
+    # second) drops what was not sent yet, so the second request holds a part of it.
+    sent_of_two = records[1]["audio_bytes"]
+    assert 0 < sent_of_two < len(two)
+    expected = [one, two[:sent_of_two], resampled(three, 16000, TTS_RATE)]  # at the TTS's rate
     assert [r["audio_sha256"] for r in records] == [
         hashlib.sha256(audio).hexdigest() for audio in expected
     ]
-    assert [r["audio_seconds"] for r in records] == pytest.approx([0.4, 1.5, 0.3], abs=1e-3)
+    seconds = [r["audio_seconds"] for r in records]
+    assert [seconds[0], seconds[2]] == pytest.approx([0.4, 0.3], abs=1e-3)
+    # The TTS pushed each utterance at once; by the emulator's own record the first
+    # arrived over about its 0.4 s, paced (unpaced, it would come in one burst).
+    arrivals = sink.arrivals(records[0]["req_id"])
+    assert sum(size for _, size in arrivals) == len(one)
+    assert arrivals[-1][0] - arrivals[0][0] >= 0.4 / 2
     assert publisher["uid"] == 7 and publisher["token_present"]
     kinds = [type(f) for f in down]
     assert kinds.count(BotStartedSpeakingFrame) == 3

@@ -235,3 +235,38 @@ def test_a_bad_ahead_or_start_is_a_config_error_on_every_binding(
                 await session.stream([pcm(64)], **{option: value})  # type: ignore[arg-type]
 
     trio.run(in_trio)
+
+
+def test_a_cancelled_asyncio_stream_of_an_async_source_sends_nothing_more(
+    emulator: EmulatorThread,
+) -> None:
+    async def scenario() -> int:
+        async with asyncio_binding.connect(emulator.session_config()) as session:
+            fed = asyncio.Event()
+
+            async def speaker() -> Any:
+                for _ in range(50):  # a second of audio, due over a second
+                    yield pcm(CHUNK)
+                fed.set()
+                await asyncio.Event().wait()  # then nothing more, until cancelled
+
+            task = asyncio.ensure_future(session.stream(speaker()))
+            await fed.wait()
+            while (req_id := session._current_request()) is None:
+                await asyncio.sleep(0)  # until the pacer sent the first chunk
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            sent = session.request(req_id).audio_bytes  # type: ignore[union-attr]
+            # The next chunk was due within 20 ms: the pacer's timer for it fires
+            # before this one (timers run in due order), and must find the stream over.
+            await asyncio.sleep(0.05)
+            assert session.request(req_id).audio_bytes == sent  # type: ignore[union-attr]
+            await session.interrupt()
+            past = asyncio.get_running_loop().time() - 60
+            after = await session.stream(chunks_of(pcm(CHUNK * 3)), start=past)
+            assert after != req_id
+            assert session.request(req_id).audio_bytes == sent  # type: ignore[union-attr]
+            return sent
+
+    assert 0 < asyncio.run(scenario()) < 50 * CHUNK
