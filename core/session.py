@@ -184,6 +184,9 @@ class ClientSession:
         self._machine: Machine[SessionState, Trigger] = Machine(
             "session", TRANSITIONS, SessionState.CONNECTING, error_state=SessionState.ERROR
         )
+        #: The machine's state as a plain attribute for the per-message paths (two
+        #: property calls each time otherwise); only :meth:`_move` writes it.
+        self._state = self._machine.state
         self._closed_reported = False
         self._closed: SessionClosed | None = None
         self._local_close = False
@@ -219,21 +222,15 @@ class ClientSession:
     @property
     def state(self) -> SessionState:
         """The current state (see :data:`TRANSITIONS`)."""
-        return self._machine.state
+        return self._state
 
     @property
     def error(self) -> AvatarError | None:
         """Why the session ended, once it is ``ERROR`` (the ``SessionClosed.error``)."""
         return self._machine.cause
 
-    @property
-    def _state(self) -> SessionState:
-        """:attr:`state`, for the session's own use (a second property, not an alias of
-        the first, so the class also compiles with mypyc)."""
-        return self._machine.state
-
     def _move(self, trigger: Trigger, cause: AvatarError | None = None) -> None:
-        self._machine.move(trigger, cause)
+        self._state = self._machine.move(trigger, cause)
 
     def _require(self, call: str) -> None:
         if call in ALLOWED_CALLS[self._state]:

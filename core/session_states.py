@@ -26,6 +26,10 @@ class SessionState(IntEnum):
     CLOSED = 4
     ERROR = 5
 
+    #: Hash as the int each state equals (``Enum`` hashes the name, in Python): the
+    #: tables keyed by state are read on every message.
+    __hash__ = int.__hash__
+
     @property
     def ended(self) -> bool:
         """Whether the session is over, cleanly (``CLOSED``) or not (``ERROR``)."""

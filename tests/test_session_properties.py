@@ -257,6 +257,8 @@ class ClientAgainstServer(RuleBasedStateMachine):
         error = closed.error if closed is not None else None
         assert (self.client.state is SessionState.ERROR) == (error is not None)
         assert self.client.error is error
+        # The state the session reads on every message is the table machine's own.
+        assert self.client.state is self.client._machine.state
         server_failed = self.server.state is ServerState.ERROR
         assert server_failed == (self.server.error is not None)
 
