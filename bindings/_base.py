@@ -142,9 +142,12 @@ class SessionBase:
         if observer is not None and self._core.requests.current is None:
             return self._queue_observed_audio(observer, audio, end, traceparent, tracestate)
         req_id = self._core.send_audio(audio, end, traceparent=traceparent, tracestate=tracestate)
-        if self._log.isEnabledFor(logging.DEBUG):
-            self._log.debug("audio: %d bytes, end=%s", len(audio), end, extra={"req_id": req_id})
+        if self._log.logger.isEnabledFor(logging.DEBUG):
+            self._log_audio(audio, end, req_id)
         return req_id
+
+    def _log_audio(self, audio: bytes | bytearray | memoryview, end: bool, req_id: str) -> None:
+        self._log.debug("audio: %d bytes, end=%s", len(audio), end, extra={"req_id": req_id})
 
     def _queue_observed_audio(
         self,

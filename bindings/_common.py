@@ -400,8 +400,16 @@ class Callbacks:
     def deliver_frame(self, frame: AnimationFrame) -> None:
         """:meth:`deliver` for a frame, without asking what the event is (the receive
         lane's call; a subclass that overrides :meth:`deliver` overrides this too)."""
-        if self.ready and self.transport_frames is not None:
-            self._call("transport_frames", self.transport_frames, frame.data, frame.end)
+        callback = self.transport_frames
+        if callback is None or not self.ready:
+            return
+        try:
+            result = callback(frame.data, frame.end)
+        except Exception:
+            logger.exception("the %s callback raised; the session goes on", "transport_frames")
+            return
+        if result is not None:  # what _call checks, for a callback that returned something
+            self._returned("transport_frames", result)
 
     @staticmethod
     def _call(name: str, callback: Callable[..., object], *args: object) -> None:
@@ -410,6 +418,11 @@ class Callbacks:
         except Exception:
             logger.exception("the %s callback raised; the session goes on", name)
             return
+        Callbacks._returned(name, result)
+
+    @staticmethod
+    def _returned(name: str, result: object) -> None:
+        """Close a coroutine a callback returned (it would never run) and say so."""
         close = getattr(result, "close", None)
         if close is not None and hasattr(result, "__await__"):
             close()

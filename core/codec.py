@@ -12,6 +12,9 @@ from google.protobuf.message import DecodeError
 from .errors import RemoteProtocolError
 from .wire import Message
 
+#: What the protobuf runtime raises for bytes that are no message.
+DECODE_ERRORS = (DecodeError, RuntimeError, ValueError)
+
 TYPE_CLIENT_CONFIGURE_SESSION = 1
 TYPE_SERVER_CONFIRM_SESSION = 2
 TYPE_CLIENT_AUDIO_INPUT = 3
@@ -89,15 +92,15 @@ def req_id_field(req_id: str) -> bytes:
     return length_delimited(_TAG_REQ_ID, req_id.encode())
 
 
-def encode_audio_continuation(req_field: bytes, audio: bytes, end: bool) -> bytes:
-    """:func:`encode_audio_input` for non-empty audio without trace context, its
-    ``req_id`` field given pre-encoded (:func:`req_id_field`): the same bytes."""
-    size = len(audio)
+def audio_continuation_prefix(req_field: bytes, size: int, end: bool) -> bytes:
+    """The bytes of :func:`encode_audio_input` for ``size`` bytes of non-empty audio
+    without trace context that precede the audio itself, the ``req_id`` field given
+    pre-encoded (:func:`req_id_field`): message plus audio is the whole message."""
     if end:
         req_field += _TAG_END_TRUE
     audio_head = _TAG_AUDIO + varint(size)
     inner = len(req_field) + len(audio_head) + size
-    return b"".join((_AUDIO_MESSAGE_HEAD, varint(inner), req_field, audio_head, audio))
+    return b"".join((_AUDIO_MESSAGE_HEAD, varint(inner), req_field, audio_head))
 
 
 def encode_request_control(message_type: int, req_id: str) -> bytes:
@@ -118,5 +121,5 @@ def decode_message(data: bytes) -> Message:
     """Parse one ingress message; undecodable bytes are the peer's protocol error."""
     try:
         return Message.FromString(data)
-    except (DecodeError, RuntimeError, ValueError) as exc:
+    except DECODE_ERRORS as exc:
         raise RemoteProtocolError(f"undecodable message ({len(data)} bytes): {exc}") from None

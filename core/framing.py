@@ -28,19 +28,20 @@ class MaskKeys:
 
     def __init__(self, entropy: Callable[[int], bytes]) -> None:
         self._entropy = entropy
-        self._pool = b""
-        self._offset = 0
+        #: Keys drawn and not used yet, the next one last: the send lane pops them
+        #: itself and calls :meth:`next` only when none is left.
+        self.unused: list[bytes] = []
 
     def next(self) -> bytes:
         """Four fresh bytes."""
-        if self._offset + 4 > len(self._pool):
-            self._pool = self._entropy(_KEY_POOL_SIZE)
-            self._offset = 0
-            if len(self._pool) < 4:
+        unused = self.unused
+        if not unused:
+            pool = self._entropy(_KEY_POOL_SIZE)
+            if len(pool) < 4:
                 raise ValueError("the entropy source returned too few bytes")
-        key = self._pool[self._offset : self._offset + 4]
-        self._offset += 4
-        return key
+            last = len(pool) - len(pool) % 4 - 4
+            unused[:] = [pool[at : at + 4] for at in range(last, -1, -4)]
+        return unused.pop()
 
 
 def mask(payload: bytes, key: bytes) -> bytes:

@@ -52,6 +52,7 @@ from .events import (
     ServerError,
     SessionClosed,
     SessionReady,
+    new_animation_frame,
 )
 from .framing import (
     PLAIN_BINARY,
@@ -108,6 +109,10 @@ MAX_RESPONSE_HEAD = 64 * 1024
 _HEAD_END = re.compile(rb"\n\r?\n")
 _READY = SessionState.READY
 _LENGTH_16 = 126
+
+_ANIMATION = codec.TYPE_SERVER_RESPONSE_ANIMATION
+_parse_message = Message.FromString
+_PARSE_ERRORS = codec.DECODE_ERRORS
 
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
@@ -199,12 +204,17 @@ class ClientSession:
         self._masker = masker
         self._fast_path = frame_fast_path
         #: The send lane: a READY session's next audio for a started request, taken
-        #: without the slow path's steps (see :meth:`_send_audio_lane`).
+        #: without the slow path's steps (see :meth:`send_audio`).
         self._send_lane = fast_lanes and frame_fast_path
         #: The receive lane: plain binary frames read straight from the bytes given.
         self._receive_lane = fast_lanes and frame_fast_path
-        self._lane_req_id = ""
-        self._lane_req_field = b""
+        #: What the send lane's next messages share (see :meth:`_prepare_lane`).
+        self._lane_status: RequestStatus | None = None
+        self._lane_size = 0
+        self._lane_end = False
+        self._lane_prefix = b""
+        self._lane_head = b""
+        self._lane_frame_size = 0
         self._keepalive = Keepalive(ping_interval, ping_timeout)
         self._frame_buffer = bytearray()
         #: Whether frames of a request arriving after its :meth:`interrupt` are dropped.
@@ -402,7 +412,7 @@ class ClientSession:
             end = start + length
             if end > size or length > limit:
                 break
-            self._handle_message(data[start:end])
+            self._handle_ready_message(data[start:end])
             position = end
             if self._closed_reported:
                 return b""
@@ -477,7 +487,28 @@ class ClientSession:
                 and 0 < size <= self._max_audio_chunk
                 and not size % self._audio_format.alignment
             ):
-                return self._send_audio_lane(status, audio, end)
+                # The slow path's outcome in the fewest steps: READY (the WebSocket is
+                # open, every call allowed), a started request (its trace context went
+                # with its first message), nothing carried, whole samples in one message.
+                if (
+                    status is not self._lane_status
+                    or size != self._lane_size
+                    or end is not self._lane_end
+                ):
+                    self._prepare_lane(status, size, end)
+                unused = self._mask_keys.unused
+                key = unused.pop() if unused else self._mask_keys.next()
+                out = self._out
+                out.append(self._lane_head)
+                out.append(key)
+                out.append(self._masker(self._lane_prefix + audio, key))
+                self._out_size += self._lane_frame_size
+                if end:
+                    self.requests.record_sent(status, size, end=True)
+                else:  # RequestLedger.record_sent's counting, for a message that ends nothing
+                    status.audio_bytes += size
+                    status.messages_sent += 1
+                return status.req_id
         self._require("send_audio")
         if not isinstance(audio, (bytes, bytearray, memoryview)):
             raise LocalProtocolError(
@@ -540,25 +571,15 @@ class ClientSession:
                 break
         return status.req_id
 
-    def _send_audio_lane(self, status: RequestStatus, audio: bytes, end: bool) -> str:
-        """The slow path's outcome for the common call, in the fewest steps: READY (so
-        the WebSocket is open and every call is allowed), a request already started
-        (its trace context went with its first message), nothing carried, whole
-        samples within one message. The message's constant parts are pre-encoded."""
-        req_id = status.req_id
-        if req_id is not self._lane_req_id:
-            self._lane_req_id = req_id
-            self._lane_req_field = codec.req_id_field(req_id)
-        message = codec.encode_audio_continuation(self._lane_req_field, audio, end)
-        key = self._mask_keys.next()
-        head = client_binary_head(len(message), key)
-        masked = self._masker(message, key)
-        out = self._out
-        out.append(head)
-        out.append(masked)
-        self._out_size += len(head) + len(masked)
-        self.requests.record_sent(status, len(audio), end=end)
-        return req_id
+    def _prepare_lane(self, status: RequestStatus, size: int, end: bool) -> None:
+        """Pre-encode what the send lane's messages of ``size`` bytes of audio for
+        ``status`` share: the audio message up to the audio itself (the same bytes as
+        :func:`codec.encode_audio_input`) and the frame header before the masking key."""
+        prefix = codec.audio_continuation_prefix(codec.req_id_field(status.req_id), size, end)
+        head = client_binary_head(len(prefix) + size, b"")
+        self._lane_status, self._lane_size, self._lane_end = status, size, end
+        self._lane_prefix, self._lane_head = prefix, head
+        self._lane_frame_size = len(head) + 4 + len(prefix) + size
 
     def interrupt(self) -> str:
         """Interrupt the most recent request (also one whose audio already ended).
@@ -710,12 +731,40 @@ class ClientSession:
         self._incoming_size = 0
         self._handle_message(bytes(data))
 
+    def _handle_ready_message(self, data: bytes) -> None:
+        """:meth:`_handle_message` in READY (the receive lane's call), an animation frame
+        taken in the fewest steps."""
+        try:
+            message = _parse_message(data)
+        except _PARSE_ERRORS:
+            self._handle_message(data)  # which says why
+            return
+        if message.type != _ANIMATION:
+            self._handle_decoded(message, data)
+            return
+        frame = message.server_response_animation
+        req_id = frame.req_id
+        status = self.requests.record_frame(req_id)
+        if status is not None and status.interrupt_sent and self.drop_interrupted_frames:
+            status.frames_dropped += 1
+            self.interrupted_frames_dropped += 1
+            return
+        end = frame.end
+        self._events.append(
+            new_animation_frame(req_id, data, end, _carries_animation(frame), frame.avatar_id)
+        )
+        if end:
+            self._finish(req_id, interrupted=False)
+
     def _handle_message(self, data: bytes) -> None:
         try:
             message = codec.decode_message(data)
         except RemoteProtocolError as exc:
             self._violation(exc.message, CLOSE_INVALID_PAYLOAD)
             return
+        self._handle_decoded(message, data)
+
+    def _handle_decoded(self, message: Message, data: bytes) -> None:
         kind = message.type
         if self._state is SessionState.CONFIGURING:
             self._handle_handshake_reply(message)

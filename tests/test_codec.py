@@ -9,9 +9,11 @@ from avatarwire.core.codec import (
     TYPE_CLIENT_INTERRUPT,
     TYPE_CLIENT_PAUSE,
     TYPE_CLIENT_RESUME,
+    audio_continuation_prefix,
     decode_message,
     encode_audio_input,
     encode_request_control,
+    req_id_field,
     varint,
 )
 from avatarwire.core.wire import AgoraEgressConfig, ClientAudioInput, Message
@@ -48,6 +50,15 @@ def test_audio_messages_match_the_standard_encoder(
     assert encode_audio_input(req_id, data, end, parent, state) == reference(
         req_id, data, end, parent, state
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(req_id=st.text(min_size=1, max_size=40), data=audio.filter(len), end=st.booleans())
+def test_the_send_lanes_prefix_and_the_audio_are_the_whole_message(
+    req_id: str, data: bytes, end: bool
+) -> None:
+    prefix = audio_continuation_prefix(req_id_field(req_id), len(data), end)
+    assert prefix + data == reference(req_id, data, end, "", "")
 
 
 @given(st.integers(min_value=1, max_value=2**32 - 1))

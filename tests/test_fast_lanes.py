@@ -14,12 +14,19 @@ import dataclasses
 import itertools
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from avatarwire.core.config import AudioFormat, SessionConfig
 from avatarwire.core.errors import AvatarError
-from avatarwire.core.events import Event, ServerError, SessionClosed
+from avatarwire.core.events import (
+    AnimationFrame,
+    Event,
+    ServerError,
+    SessionClosed,
+    new_animation_frame,
+)
 from avatarwire.core.framing import mask
 from avatarwire.core.request_ids import sequential_request_ids
 from avatarwire.core.server import ConfigureReceived, ServerConnection, UpgradeRequested
@@ -310,3 +317,21 @@ def test_server_bytes_cut_at_frame_boundaries_and_anywhere_read_the_same(
         client.send_audio(b"\x01\x02" * 8)  # req-1 is open: its frames count
     call = ("server", frames, [*chosen, *cuts])
     assert step(fast, call) == step(slow, call)
+
+
+@given(
+    req_id=st.text(max_size=30),
+    data=st.binary(max_size=64),
+    end=st.booleans(),
+    has_animation=st.booleans(),
+    avatar_id=st.text(max_size=10),
+)
+def test_the_receive_lanes_frames_are_the_dataclass_its_constructor_makes(
+    req_id: str, data: bytes, end: bool, has_animation: bool, avatar_id: str
+) -> None:
+    made = new_animation_frame(req_id, data, end, has_animation, avatar_id)
+    expected = AnimationFrame(req_id, data, end, has_animation, avatar_id)
+    assert type(made) is AnimationFrame
+    assert made == expected and hash(made) == hash(expected) and repr(made) == repr(expected)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.end = not end  # type: ignore[misc]
