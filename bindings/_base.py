@@ -224,10 +224,14 @@ class SessionBase:
         lane = self._frame_lane
         try:
             for event in self._core.events():
-                if lane and type(event) is AnimationFrame:
-                    self._deliver_frame(event)
-                else:
+                if not lane or type(event) is not AnimationFrame:
                     self._deliver(event)
+                elif self._interrupted_in_batch or self._observer is not None:
+                    self._deliver_frame(event)
+                else:  # _deliver_frame's common case, without a call per frame
+                    self._callbacks.deliver_frame(event)
+                    if self._queue_events:
+                        self._queue_frame(event)
         finally:
             self._interrupted_in_batch.clear()
 

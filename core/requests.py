@@ -57,7 +57,9 @@ class RequestLedger:
         self._max_history = max_history
         self._requests: OrderedDict[str, RequestStatus] = OrderedDict()
         self._unfinished: OrderedDict[str, None] = OrderedDict()
-        self._current: RequestStatus | None = None
+        #: The request audio goes to now, or ``None`` when the next audio opens one
+        #: (read-only for callers: a plain attribute, as the send lane reads it per message).
+        self.current: RequestStatus | None = None
         self._latest: RequestStatus | None = None
         self._seen: set[str] = set()
 
@@ -65,11 +67,6 @@ class RequestLedger:
     def latest(self) -> RequestStatus | None:
         """The most recent request, open or not: what an interrupt targets."""
         return self._latest
-
-    @property
-    def current(self) -> RequestStatus | None:
-        """The request audio goes to now, or ``None`` when the next audio opens one."""
-        return self._current
 
     def get(self, req_id: str) -> RequestStatus | None:
         """The status of a recent request."""
@@ -84,8 +81,8 @@ class RequestLedger:
 
     def open_or_start(self) -> RequestStatus:
         """The current request, or a new one with a fresh ID."""
-        if self._current is not None:
-            return self._current
+        if self.current is not None:
+            return self.current
         req_id = self._new_id()
         if not req_id or req_id in self._seen:
             raise LocalProtocolError(
@@ -95,7 +92,7 @@ class RequestLedger:
         status = RequestStatus(req_id, bytes_per_second=self._bytes_per_second)
         self._requests[req_id] = status
         self._unfinished[req_id] = None
-        self._current = self._latest = status
+        self.current = self._latest = status
         self._forget_old()
         return status
 
@@ -105,13 +102,13 @@ class RequestLedger:
         status.messages_sent += 1
         if end:
             status.audio_ended = True
-            self._current = None
+            self.current = None
 
     def interrupt_target(self) -> RequestStatus:
         """Close the current request and name the one an interrupt targets."""
         if self._latest is None:
             raise LocalProtocolError("interrupt() with no request sent yet: nothing to interrupt")
-        self._current = None
+        self.current = None
         return self._latest
 
     def record_frame(self, req_id: str) -> RequestStatus | None:

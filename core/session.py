@@ -176,7 +176,7 @@ class ClientSession:
         self._max_rejection_body = max_rejection_body
         self._audio_format = AUDIO_FORMATS[config.audio_format]
         # Whole samples per message (at least one), whatever the format's width.
-        width = self._audio_format.alignment
+        width = self._alignment = self._audio_format.alignment
         self._max_audio_chunk = max(width, max_audio_chunk - max_audio_chunk % width)
         #: The partial sample ending the current PCM request, sent with its next audio.
         self._carry = b""
@@ -485,7 +485,7 @@ class ClientSession:
                 status is not None
                 and status.messages_sent
                 and 0 < size <= self._max_audio_chunk
-                and not size % self._audio_format.alignment
+                and not size % self._alignment
             ):
                 # The slow path's outcome in the fewest steps: READY (the WebSocket is
                 # open, every call allowed), a started request (its trace context went
