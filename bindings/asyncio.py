@@ -68,6 +68,8 @@ class _Wire(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.writable = asyncio.Event()
         self.writable.set()
+        #: ``not writable.is_set()``, as a plain attribute for the per-message check.
+        self.paused = False
         self.lost = False
         #: Called once when the transport drains (or is lost): paced streams waiting.
         self.on_writable: list[Callable[[], None]] = []
@@ -91,12 +93,14 @@ class _Wire(asyncio.Protocol):
             self.on_data(b"")
 
     def pause_writing(self) -> None:
+        self.paused = True
         self.writable.clear()
 
     def resume_writing(self) -> None:
         self._writable()
 
     def _writable(self) -> None:
+        self.paused = False
         self.writable.set()
         waiting, self.on_writable = self.on_writable, []
         for wake in waiting:
@@ -366,7 +370,7 @@ class AsyncSession(AsyncSessionBase):
             elif not self._write_scheduled:
                 self._write_scheduled = True
                 self._loop.call_soon(self._write_soon)
-            if self._wire.writable.is_set():
+            if not self._wire.paused:
                 return req_id
         else:
             req_id = self._queue_audio(audio, end, traceparent, tracestate)

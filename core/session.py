@@ -750,9 +750,11 @@ class ClientSession:
             self.interrupted_frames_dropped += 1
             return
         end = frame.end
-        self._events.append(
-            new_animation_frame(req_id, data, end, _carries_animation(frame), frame.avatar_id)
+        # _carries_animation, inline: present, and keyframes (else any content) in it.
+        animation = frame.HasField("animation") and (
+            bool(frame.animation.keyframes) or frame.animation.ByteSize() > 0
         )
+        self._events.append(new_animation_frame(req_id, data, end, animation, frame.avatar_id))
         if end:
             self._finish(req_id, interrupted=False)
 
