@@ -12,6 +12,7 @@ import itertools
 from dataclasses import replace
 
 import pytest
+from core_pair import confirmed_by_server
 from emulator_client import config_for, events_until, run_async
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -26,11 +27,9 @@ from avatarwire.core.handshake import configure_message
 from avatarwire.core.request_ids import sequential_request_ids
 from avatarwire.core.server import (
     AudioReceived,
-    ConfigureReceived,
     ServerConnection,
-    UpgradeRequested,
 )
-from avatarwire.core.session import ClientSession, SessionState
+from avatarwire.core.session import ClientSession
 from avatarwire.core.wire import Message
 from avatarwire.emulator import Emulator
 
@@ -113,16 +112,8 @@ def _ready_pair(config: SessionConfig, chunk_limit: int) -> tuple[ClientSession,
     client = ClientSession(
         config, "token-1", request_ids=sequential_request_ids(), max_audio_chunk=chunk_limit
     )
-    server = ServerConnection()
-    while client.state is not SessionState.READY:
-        server.receive_data(client.data_to_send())
-        for event in server.events():
-            if isinstance(event, UpgradeRequested):
-                server.accept_upgrade()
-            elif isinstance(event, ConfigureReceived):
-                assert event.audio_format == AUDIO_FORMATS[config.audio_format].wire_value
-                server.confirm_session("conn-1")
-        client.receive_data(server.data_to_send())
+    server, configure = confirmed_by_server(client)
+    assert configure.audio_format == AUDIO_FORMATS[config.audio_format].wire_value
     return client, server
 
 

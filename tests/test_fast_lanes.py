@@ -15,6 +15,7 @@ import itertools
 from typing import Any
 
 import pytest
+from core_pair import confirmed_by_server
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,13 +30,12 @@ from avatarwire.core.events import (
 )
 from avatarwire.core.framing import mask
 from avatarwire.core.request_ids import sequential_request_ids
-from avatarwire.core.server import ConfigureReceived, ServerConnection, UpgradeRequested
 from avatarwire.core.server.messages import (
     encode_animation,
     encode_error,
     encode_playback_state,
 )
-from avatarwire.core.session import ClientSession, SessionState
+from avatarwire.core.session import ClientSession
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -67,15 +67,7 @@ def ready_client(cfg: SessionConfig, fast: bool, chunk_limit: int) -> ClientSess
         masker=mask,
         fast_lanes=fast,
     )
-    server = ServerConnection()
-    while client.state is not SessionState.READY:
-        server.receive_data(client.data_to_send())
-        for event in server.events():
-            if isinstance(event, UpgradeRequested):
-                server.accept_upgrade()
-            elif isinstance(event, ConfigureReceived):
-                server.confirm_session("conn-1", ["playback_control"])
-        client.receive_data(server.data_to_send())
+    confirmed_by_server(client, ["playback_control"])
     client.data_to_send()
     client.events()
     return client

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 
+from core_pair import confirmed_by_server
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -337,16 +338,7 @@ def _ready_pair(max_audio_chunk: int) -> tuple[ClientSession, ServerConnection]:
     client = ClientSession(
         CONFIG, "token", request_ids=sequential_request_ids(), max_audio_chunk=max_audio_chunk
     )
-    server = ServerConnection()
-    while client.state is not SessionState.READY:
-        server.receive_data(client.data_to_send())
-        for event in server.events():
-            if isinstance(event, UpgradeRequested):
-                server.accept_upgrade()
-            elif isinstance(event, ConfigureReceived):
-                server.confirm_session("conn-1")
-        client.receive_data(server.data_to_send())
-    assert client.state is SessionState.READY
+    server, _ = confirmed_by_server(client)
     return client, server
 
 
