@@ -55,6 +55,7 @@ from .events import (
     new_animation_frame,
 )
 from .framing import (
+    MAX_FRAME_HEADER,
     PLAIN_BINARY,
     Masker,
     MaskKeys,
@@ -306,10 +307,16 @@ class ClientSession:
             and self._state is _READY
             and type(data) is bytes
             and data
-            and not self._frame_buffer
             and not self._incoming
         ):
             self._keepalive.heard()
+            if self._frame_buffer:
+                data = self._complete_buffered_frame(data)
+                if not data:
+                    return
+                if self._state is not _READY or self._incoming:  # that frame moved on
+                    self.receive_data(data)
+                    return
             rest = self._receive_plain_binary(data)
             if rest and not self._closed_reported:
                 self._receive_frames(rest)
@@ -417,6 +424,24 @@ class ClientSession:
             if self._closed_reported:
                 return b""
         return data[position:] if position else data
+
+    def _complete_buffered_frame(self, data: bytes) -> bytes:
+        """The receive lane after a read that ended inside a frame: the bytes that
+        complete the buffered frame go the buffer's way; what follows it is returned for
+        the lane (``b""`` when ``data`` does not complete it)."""
+        buffered = len(self._frame_buffer)
+        span = frame_at(self._frame_buffer + data[:MAX_FRAME_HEADER], 0)
+        needed = 0 if span is None else span[0] + span[1] - buffered
+        if not 0 < needed < len(data):
+            self._receive_frames(data)
+            return b""
+        self._receive_frames(data[:needed])
+        if self._closed_reported:
+            return b""
+        if self._frame_buffer:  # not the frame's end after all: the buffer's way on
+            self._receive_frames(data[needed:])
+            return b""
+        return data[needed:]
 
     def _receive_frames(self, data: bytes) -> None:
         """Split whole frames off the buffer: plain binary messages go straight to the

@@ -57,8 +57,10 @@ def counting_entropy(size: int) -> bytes:
     return bytes(itertools.islice(itertools.cycle(range(7, 251)), size))
 
 
-def ready_client(cfg: SessionConfig, fast: bool, chunk_limit: int) -> ClientSession:
-    client = ClientSession(
+def ready_client(
+    cfg: SessionConfig, fast: bool, chunk_limit: int, kind: type[ClientSession] = ClientSession
+) -> ClientSession:
+    client = kind(
         cfg,
         "token-1",
         request_ids=sequential_request_ids(),
@@ -327,3 +329,33 @@ def test_the_receive_lanes_frames_are_the_dataclass_its_constructor_makes(
     assert made == expected and hash(made) == hash(expected) and repr(made) == repr(expected)
     with pytest.raises(dataclasses.FrozenInstanceError):
         made.end = not end  # type: ignore[misc]
+
+
+class SlowPathCounter(ClientSession):
+    """A client session that counts the messages its slow path decodes."""
+
+    slow_messages = 0
+
+    def _handle_message(self, data: bytes) -> None:
+        self.slow_messages += 1
+        super()._handle_message(data)
+
+
+@pytest.mark.parametrize("cut", [1, 2, 3, 4, 100, 299])
+def test_a_read_that_ends_inside_a_frame_leaves_the_lane_for_that_frame_only(cut: int) -> None:
+    """Reads of a busy socket end inside frames: the bytes completing the buffered frame
+    take the buffer's way, the frames after them the receive lane again."""
+    frame = server_frame(
+        2, encode_animation("req-1", end=False, connection_id="conn-1", animation=b"\x0a\x00" * 150)
+    )
+    assert cut < len(frame) and len(frame) > 126  # a 16-bit length: a cut inside the header
+    client = ready_client(config(AudioFormat.PCM_S16LE), True, 64, SlowPathCounter)
+    assert isinstance(client, SlowPathCounter)
+    client.slow_messages = 0  # the session's confirmation came that way
+    client.send_audio(b"\x01\x02" * 8)
+    client.receive_data(frame[:cut])
+    client.receive_data(frame[cut:] + frame * 3)
+    client.receive_data(frame * 2)
+    frames = [event for event in client.events() if isinstance(event, AnimationFrame)]
+    assert len(frames) == 6 and all(f.req_id == "req-1" and f.has_animation for f in frames)
+    assert client.slow_messages == 1
