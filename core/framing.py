@@ -15,7 +15,12 @@ PLAIN_BINARY = 0x82
 _MASKED = 0x80
 _LENGTH_16 = 126
 _LENGTH_64 = 127
-_KEY_POOL_SIZE = 4096
+#: The longest frame header: two bytes, an 8-byte length, a 4-byte masking key.
+MAX_FRAME_HEADER = 14
+#: Entropy drawn at a time for masking keys: 64 keys, ~3.5 KiB held per session as
+#: four-byte objects (a 4 KiB draw held 1,024 of them, ~56 KiB, more than the rest
+#: of an idle session); one draw per 64 messages.
+_KEY_POOL_SIZE = 256
 _HEAD_16 = bytes((PLAIN_BINARY, _MASKED | _LENGTH_16))
 _HEAD_64 = bytes((PLAIN_BINARY, _MASKED | _LENGTH_64))
 

@@ -59,7 +59,12 @@ def test_mask_keys_come_from_the_injected_source_a_pool_at_a_time() -> None:
         b"\x04\x05\x06\x07",
         b"\x08\x09\x0a\x0b",
     ]
-    assert calls == [4096]
+    assert calls == [256]
+    # 64 keys a draw: a small pool, since every session holds one (1,000 sessions each
+    # holding 1,024 keys took ~56 MiB).
+    drawn = [keys.next() for _ in range(61)]
+    assert drawn[-1] == b"\xfc\xfd\xfe\xff" and calls == [256]
+    assert keys.next() == b"\x00\x01\x02\x03" and calls == [256, 256]
 
 
 # --- the receive path: fast and reference clients see the same events ---------------------
