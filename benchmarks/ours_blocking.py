@@ -61,7 +61,11 @@ def throughput(infos: list[EmulatorInfo], seconds: float, repeats: int = 3) -> d
     return throughput_report(runs)
 
 
-def scale(infos: list[EmulatorInfo], sessions: int, seconds: float) -> dict[str, Any]:
+def scale(
+    infos: list[EmulatorInfo], sessions: int, seconds: float, paced: bool = False
+) -> dict[str, Any]:
+    """A thread per session, sleeping until each send while it reads, or (``paced``)
+    pacing its own audio with ``session.stream(realtime=True)``."""
     raise_fd_limit()
     threading.stack_size(256 * 1024)
     with open_session(infos[0], FrameRecorder()):
@@ -104,7 +108,15 @@ def scale(infos: list[EmulatorInfo], sessions: int, seconds: float) -> dict[str,
             arrived()
             go.wait()
             start = base_at[0] + interval * index / sessions
-            for step in range(count):
+            if paced:
+
+                def source() -> Iterator[bytes]:
+                    for step in range(count):  # taken as each falls due
+                        mine.append(time.monotonic() - (start + step * interval))
+                        yield chunk(step)
+
+                session.stream(source(), realtime=True, start=start)
+            for step in range(0 if paced else count):
                 due = start + step * interval
                 delay = due - time.monotonic()
                 if delay > 0:
@@ -194,8 +206,13 @@ def latency(infos: list[EmulatorInfo], rounds: int) -> dict[str, Any]:
     }
 
 
-def run(workload: str, infos: list[EmulatorInfo], **params: Any) -> dict[str, Any]:
-    """Run one workload with plain threads."""
+def run(
+    workload: str, infos: list[EmulatorInfo], client: str = "blocking", **params: Any
+) -> dict[str, Any]:
+    """Run one workload with plain threads (``blocking-paced``: ``scale`` through the
+    binding's pacing)."""
+    if workload == "scale" and client.endswith("-paced"):
+        params["paced"] = True
     workloads: dict[str, Callable[..., Any]] = {
         "throughput": throughput,
         "scale": scale,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -73,7 +73,11 @@ async def throughput(infos: list[EmulatorInfo], seconds: float, repeats: int = 3
     return throughput_report(runs)
 
 
-async def scale(infos: list[EmulatorInfo], sessions: int, seconds: float) -> dict[str, Any]:
+async def scale(
+    infos: list[EmulatorInfo], sessions: int, seconds: float, paced: bool = False
+) -> dict[str, Any]:
+    """A task per session sleeping until each send, or (``paced``) each session's audio
+    sent by the binding's shared pacer, ``session.stream(realtime=True)``."""
     raise_fd_limit()
     async with open_session(infos[0], FrameRecorder()):
         pass  # warm-up: imports and caches are not per-session memory
@@ -108,7 +112,15 @@ async def scale(infos: list[EmulatorInfo], sessions: int, seconds: float) -> dic
                 all_open.set()
             await go.wait()
             start = base_at[0] + interval * index / sessions
-            for step in range(count):
+            if paced:
+
+                def source() -> Iterator[bytes]:
+                    for step in range(count):  # taken by the pacer as each falls due
+                        lateness.append(trio.current_time() - (start + step * interval))
+                        yield chunk(step)
+
+                await session.stream(source(), realtime=True, start=start)
+            for step in range(0 if paced else count):
                 due = start + step * interval
                 await trio.sleep_until(due)
                 lateness.append(trio.current_time() - due)
@@ -193,8 +205,12 @@ async def latency(infos: list[EmulatorInfo], rounds: int) -> dict[str, Any]:
     }
 
 
-def run(workload: str, infos: list[EmulatorInfo], **params: Any) -> dict[str, Any]:
-    """Run one workload under trio."""
+def run(
+    workload: str, infos: list[EmulatorInfo], client: str = "trio", **params: Any
+) -> dict[str, Any]:
+    """Run one workload under trio (``trio-paced``: ``scale`` through the pacer)."""
+    if workload == "scale" and client.endswith("-paced"):
+        params["paced"] = True
     workloads: dict[str, Callable[..., Any]] = {
         "throughput": throughput,
         "scale": scale,

@@ -36,7 +36,9 @@ ASYNCIO_VARIANTS = (
     "asyncio-paced-ahead",
     "uvloop-paced-ahead",
 )
-ALL_CLIENTS = (*OFFICIAL, *OURS, *ASYNCIO_VARIANTS)
+#: The trio and blocking bindings with their own pacing in ``scale``.
+PACED_VARIANTS = ("trio-paced", "blocking-paced")
+ALL_CLIENTS = (*OFFICIAL, *OURS, *ASYNCIO_VARIANTS, *PACED_VARIANTS)
 #: ``--server``: what the clients talk to in throughput, latency, interrupt and scale.
 SERVERS = ("emulator", "sink", "sink-deflate")
 

@@ -24,7 +24,9 @@ DRIVERS = {
     "asyncio-paced-ahead": "ours_asyncio",
     "uvloop-paced-ahead": "ours_asyncio",
     "trio": "ours_trio",
+    "trio-paced": "ours_trio",
     "blocking": "ours_blocking",
+    "blocking-paced": "ours_blocking",
 }
 
 
@@ -39,8 +41,7 @@ def main() -> None:
         result = core_alone.run(side, params["seconds"], params.get("frame_hex", ""))
     else:
         driver = importlib.import_module(DRIVERS[client])
-        if DRIVERS[client] in ("official", "ours_asyncio"):
-            params["client"] = client
+        params["client"] = client
         result = driver.run(workload, infos, **params)
     print(json.dumps(result))
 
