@@ -71,6 +71,38 @@ class PacedStreamBase:
         """Back into the pacer's schedule (the socket drained, or a chunk arrived)."""
         raise NotImplementedError
 
+    def abandon(self) -> None:
+        """The caller stopped waiting (or its source failed): nothing more goes out."""
+        raise NotImplementedError
+
+    async def room_to_read(self) -> None:
+        """Wait until the stream may take more of its source (or is over)."""
+        raise NotImplementedError
+
+    async def feed(self, source: AsyncIterable[bytes]) -> None:
+        """Take an async source's chunks as they come, for the pacer to send as each
+        falls due, reading no further ahead than the stream has room for; when the
+        source runs dry, what is left goes out and the request ends (if it should)."""
+        paced = self.paced
+        try:
+            async for chunk in source:
+                if self.over():
+                    break
+                if not chunk:
+                    continue
+                paced.push(chunk)
+                self.wake()
+                if not paced.has_room:
+                    await self.room_to_read()
+        except BaseException:
+            self.abandon()
+            raise
+        paced.source_ran_dry()
+        if paced.scheduled or paced.chunks:
+            self.wake()
+        else:
+            self.finish()
+
     def serve(self, horizon: float) -> bool:
         """Send everything due by ``horizon`` in one write; whether more is to come."""
         if self.over():

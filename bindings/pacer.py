@@ -64,7 +64,7 @@ class PacedStream(PacedStreamBase):
         super().__init__(session, PacedAudio(rate, start, end=end, ahead=ahead))
         self.pacer = pacer
         self.done = done
-        #: Set while an async source's feeder may read ahead (made only for those).
+        #: Set while an async source's feeder may read ahead (made when it first waits).
         self.room: asyncio.Event | None = None
 
     @property
@@ -90,6 +90,17 @@ class PacedStream(PacedStreamBase):
     def wake(self) -> None:
         if not self.done.done():
             self.pacer.add(self)
+
+    def abandon(self) -> None:
+        self.done.cancel()
+
+    async def room_to_read(self) -> None:
+        room = self.room
+        if room is None:
+            room = self.room = asyncio.Event()
+            self.done.add_done_callback(lambda _: room.set())  # a failed stream frees it
+        room.clear()
+        await room.wait()
 
     def serve(self, horizon: float) -> bool:
         more = super().serve(horizon)
@@ -155,31 +166,9 @@ async def stream_paced(
     stream = PacedStream(
         session, pacer, rate, loop.time() if first is None else first, done, end, ahead
     )
-    paced = stream.paced
-    if not isinstance(source, AsyncIterable):
+    if isinstance(source, AsyncIterable):
+        await stream.feed(source)
+    else:
         stream.source = source
-        pacer.add(stream)
-        return await done
-    room = stream.room = asyncio.Event()
-    room.set()
-    done.add_done_callback(lambda _: room.set())  # a failed stream frees its feeder
-    try:
-        async for chunk in source:
-            if done.done():
-                break
-            if not chunk:
-                continue
-            paced.push(chunk)
-            pacer.add(stream)
-            if not paced.has_room:
-                room.clear()
-                await room.wait()
-    except BaseException:
-        done.cancel()  # the caller stopped (or the source failed): nothing more goes out
-        raise
-    paced.source_ran_dry()
-    if not paced.scheduled and not paced.chunks:
-        stream.finish()
-    elif not paced.scheduled:
         pacer.add(stream)
     return await done

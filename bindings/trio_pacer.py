@@ -55,6 +55,14 @@ class TrioPacedStream(PacedStreamBase):
         if not self.over():
             self.pacer.add(self)
 
+    def abandon(self) -> None:
+        self.abandoned = True
+
+    async def room_to_read(self) -> None:
+        if not self.over():
+            self.room = trio.Event()
+            await self.room.wait()
+
     def serve(self, horizon: float) -> bool:
         more = super().serve(horizon)
         if self.paced.has_room:
@@ -126,28 +134,11 @@ async def stream_paced(
     rate = pcm_bytes_per_second(config, encoder_rate)
     begin = trio.current_time() if first is None else first
     the_pacer = pacer()
-    if not isinstance(source, AsyncIterable):
-        paced = PacedAudio(rate, begin, end=end, ahead=ahead, source=source)
-        stream = TrioPacedStream(session, the_pacer, paced)
-        the_pacer.add(stream)
-        return await stream.outcome()
-    paced = PacedAudio(rate, begin, end=end, ahead=ahead)
+    chunks = None if isinstance(source, AsyncIterable) else source
+    paced = PacedAudio(rate, begin, end=end, ahead=ahead, source=chunks)
     stream = TrioPacedStream(session, the_pacer, paced)
-    try:
-        async for chunk in source:
-            if stream.over():
-                break
-            paced.push(chunk)
-            stream.wake()
-            if not paced.has_room:
-                stream.room = trio.Event()
-                await stream.room.wait()
-    except BaseException:
-        stream.abandoned = True
-        raise
-    paced.source_ran_dry()
-    if not paced.scheduled and not paced.chunks:
-        stream.finish()
+    if isinstance(source, AsyncIterable):
+        await stream.feed(source)
     else:
-        stream.wake()
+        the_pacer.add(stream)
     return await stream.outcome()
