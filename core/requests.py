@@ -56,6 +56,8 @@ class RequestLedger:
         self._bytes_per_second = bytes_per_second
         self._max_history = max_history
         self._requests: OrderedDict[str, RequestStatus] = OrderedDict()
+        #: :meth:`get` without a Python call, for the receive lane's lookup per frame.
+        self.status_of = self._requests.get
         self._unfinished: OrderedDict[str, None] = OrderedDict()
         #: The request audio goes to now, or ``None`` when the next audio opens one
         #: (read-only for callers: a plain attribute, as the send lane reads it per message).
