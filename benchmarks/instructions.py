@@ -33,8 +33,10 @@ HERE = Path(__file__).resolve().parent
 REPEATS = 3  # timed requests per worker run (plus a 1 s warm-up)
 
 
-def instructions(client: str, info: dict[str, str], seconds: float) -> int:
-    """Instructions the client's worker process executed for one throughput run."""
+def instructions(client: str, info: dict[str, str], seconds: float, allocator: str) -> int:
+    """Instructions the client's worker process executed for one throughput run, with
+    ``allocator`` as ``PYTHONMALLOC`` (``malloc``: every object through the C library,
+    as rounds 2-4 counted; ``pymalloc``: the interpreter's default, what users run)."""
     params = json.dumps({"emulators": [info], "seconds": seconds, "repeats": REPEATS})
     with tempfile.TemporaryDirectory() as scratch:
         out = os.path.join(scratch, "callgrind.out")
@@ -44,7 +46,7 @@ def instructions(client: str, info: dict[str, str], seconds: float) -> int:
             [*valgrind, *worker],
             capture_output=True,
             text=True,
-            env={**os.environ, "PYTHONMALLOC": "malloc"},
+            env={**os.environ, "PYTHONMALLOC": allocator},
         )
     found = re.findall(r"Collected : (\d+)", done.stderr)
     if done.returncode != 0 or not found:
@@ -52,9 +54,12 @@ def instructions(client: str, info: dict[str, str], seconds: float) -> int:
     return int(found[-1])
 
 
-def per_message(client: str, info: dict[str, str], short: float, long: float) -> dict[str, Any]:
+def per_message(
+    client: str, info: dict[str, str], short: float, long: float, allocator: str
+) -> dict[str, Any]:
     """Instructions per message from two runs that differ only in length."""
-    low, high = instructions(client, info, short), instructions(client, info, long)
+    low = instructions(client, info, short, allocator)
+    high = instructions(client, info, long, allocator)
     messages = REPEATS * (long - short) * (CHUNKS_PER_SECOND + FRAMES_PER_SECOND)
     return {
         "instructions_short_run": low,
@@ -70,6 +75,12 @@ def main() -> None:
     parser.add_argument("--server", default="sink", choices=("sink", "sink-deflate", "emulator"))
     parser.add_argument("--short", type=float, default=4.0, help="seconds of audio, short run")
     parser.add_argument("--long", type=float, default=12.0, help="seconds of audio, long run")
+    parser.add_argument(
+        "--allocator",
+        default="malloc",
+        choices=("malloc", "pymalloc"),
+        help="PYTHONMALLOC for the clients (malloc: as rounds 2-4; pymalloc: the default)",
+    )
     parser.add_argument("--out", default=None, help="JSON file to write")
     args = parser.parse_args()
     if args.server == "emulator":
@@ -77,12 +88,19 @@ def main() -> None:
     else:
         server = SinkProcess(deflate=args.server == "sink-deflate")
     compiled = compiled_modules()
-    results: dict[str, Any] = {"server": args.server, "compiled": compiled, "clients": {}}
+    results: dict[str, Any] = {
+        "server": args.server,
+        "allocator": args.allocator,
+        "compiled": compiled,
+        "clients": {},
+    }
     if compiled:
         print(f"avatarwire compiled with mypyc: {', '.join(compiled)}")
     try:
         for client in args.clients.split(","):
-            figures = per_message(client, server.info.__dict__, args.short, args.long)
+            figures = per_message(
+                client, server.info.__dict__, args.short, args.long, args.allocator
+            )
             results["clients"][client] = figures
             print(f"{client:24} {figures['instructions_per_message']:>10,} instructions/message")
     finally:
