@@ -19,6 +19,7 @@ class Link:
         self.core = core
         self.writer = writer
         self._close_timer: asyncio.TimerHandle | None = None
+        self._flush_scheduled = False
 
     def __repr__(self) -> str:
         return f"<Link {self.core!r}>"
@@ -30,9 +31,17 @@ class Link:
 
     def flush(self) -> None:
         """Hand what the core queued to the transport."""
+        self._flush_scheduled = False
         data = self.core.data_to_send()
         if data and not self.writer.is_closing():
             self.writer.write(data)
+
+    def flush_soon(self) -> None:
+        """:meth:`flush` once this turn of the event loop is over: the frames a fast
+        playout makes in one go leave in one write, not a system call each."""
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
 
     async def drain(self) -> None:
         """Wait while the transport holds too much unsent data (backpressure)."""

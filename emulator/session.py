@@ -382,7 +382,7 @@ class IngressSession:
             avatar_id=self.avatar_id,
             animation=animation,
         )
-        self._link.flush()
+        self._link.flush_soon()
         await self._link.drain()
 
     def _finish(self, request: RequestPlayout) -> None:
