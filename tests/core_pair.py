@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+from avatarwire.core.config import SessionConfig
 from avatarwire.core.server import ConfigureReceived, ServerConnection, UpgradeRequested
 from avatarwire.core.session import ClientSession, SessionState
+
+
+def offline_config(**changes: Any) -> SessionConfig:
+    """A configuration for cores that only talk to each other: nothing listens at its
+    addresses (port 1 of loopback)."""
+    fields: dict[str, Any] = {
+        "api_key": "key",
+        "app_id": "app",
+        "avatar_id": "avatar",
+        "console_url": "http://127.0.0.1:1/v1/console",
+        "ingress_url": "ws://127.0.0.1:1/v2/driveningress",
+    }
+    return SessionConfig(**{**fields, **changes})
 
 
 def confirmed_by_server(

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from core_pair import confirmed_by_server
+from core_pair import confirmed_by_server, offline_config
 
-from avatarwire.core.config import SessionConfig
 from avatarwire.core.events import AnimationFrame
 from avatarwire.core.request_ids import sequential_request_ids
 from avatarwire.core.session import ClientSession
@@ -16,14 +15,7 @@ from avatarwire.emulator.link import Link
 
 def test_frames_queued_in_one_turn_leave_in_one_write_in_order() -> None:
     async def scenario() -> tuple[list[int], list[str]]:
-        config = SessionConfig(
-            api_key="key",
-            app_id="app",
-            avatar_id="avatar",
-            ingress_url="ws://127.0.0.1:1/x",
-            console_url="http://127.0.0.1:1/x",
-        )
-        client = ClientSession(config, "token", request_ids=sequential_request_ids())
+        client = ClientSession(offline_config(), "token", request_ids=sequential_request_ids())
         server, _ = confirmed_by_server(client)
         ours, theirs = socket.socketpair()
         with ours, theirs:

@@ -15,7 +15,7 @@ import itertools
 from typing import Any
 
 import pytest
-from core_pair import confirmed_by_server
+from core_pair import confirmed_by_server, offline_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -41,12 +41,7 @@ TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
 def config(audio_format: AudioFormat) -> SessionConfig:
-    return SessionConfig(
-        api_key="key",
-        app_id="app",
-        avatar_id="avatar",
-        console_url="http://127.0.0.1:1/v1/console",
-        ingress_url="ws://127.0.0.1:1/v2/driveningress",
+    return offline_config(
         audio_format=audio_format,
         sample_rate=16000 if audio_format is AudioFormat.PCM_S16LE else 24000,
     )

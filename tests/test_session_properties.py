@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 
-from core_pair import confirmed_by_server
+from core_pair import confirmed_by_server, offline_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -21,7 +21,6 @@ from hypothesis.stateful import (
     rule,
 )
 
-from avatarwire.core.config import SessionConfig
 from avatarwire.core.events import (
     AnimationFrame,
     Event,
@@ -41,13 +40,7 @@ from avatarwire.core.server import (
 from avatarwire.core.server.messages import encode_animation
 from avatarwire.core.session import ClientSession, SessionState
 
-CONFIG = SessionConfig(
-    api_key="key",
-    app_id="app",
-    avatar_id="avatar",
-    console_url="http://127.0.0.1:1/v1/console",
-    ingress_url="ws://127.0.0.1:1/v2/driveningress",
-)
+CONFIG = offline_config()
 
 
 class ClientAgainstServer(RuleBasedStateMachine):
