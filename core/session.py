@@ -475,8 +475,10 @@ class ClientSession:
         """The receive lane after a read that ended inside a frame: the bytes that
         complete the buffered frame go the buffer's way; what follows it is returned for
         the lane (``b""`` when ``data`` does not complete it)."""
-        buffered = len(self._frame_buffer)
-        span = frame_at(self._frame_buffer + data[:MAX_FRAME_HEADER], 0)
+        buffer = self._frame_buffer
+        buffered = len(buffer)
+        # The header only: a large frame arriving over many reads is not copied each time.
+        span = frame_at(buffer[:MAX_FRAME_HEADER] + data[:MAX_FRAME_HEADER], 0)
         needed = 0 if span is None else span[0] + span[1] - buffered
         if not 0 < needed < len(data):
             self._receive_frames(data)
