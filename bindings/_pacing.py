@@ -88,9 +88,8 @@ class PacedStreamBase:
             async for chunk in source:
                 if self.over():
                     break
-                if not chunk:
+                if not paced.push(chunk):
                     continue
-                paced.push(chunk)
                 self.wake()
                 if not paced.has_room:
                     await self.room_to_read()

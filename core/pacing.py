@@ -142,11 +142,14 @@ class PacedAudio:
         """Whether there is (or may be) more to send: schedule it again."""
         return bool(self.chunks) or self.source is not None
 
-    def push(self, chunk: bytes) -> None:
-        """A chunk an async source gave, ahead of the schedule (empty ones are skipped)."""
-        if chunk:
-            self.chunks.append(bytes(chunk))
-            self.buffered += len(chunk)
+    def push(self, chunk: bytes) -> bool:
+        """A chunk an async source gave, ahead of the schedule; whether it was taken
+        (an empty one is skipped: nothing to send)."""
+        if not chunk:
+            return False
+        self.chunks.append(bytes(chunk))
+        self.buffered += len(chunk)
+        return True
 
     def source_ran_dry(self) -> None:
         """The async source has no more chunks."""
