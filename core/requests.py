@@ -56,8 +56,9 @@ class RequestLedger:
         self._bytes_per_second = bytes_per_second
         self._max_history = max_history
         self._requests: OrderedDict[str, RequestStatus] = OrderedDict()
-        #: :meth:`get` without a Python call, for the receive lane's lookup per frame.
-        self.status_of = self._requests.get
+        #: ``get(req_id)``: the status of a recent request (``None``: not one). The
+        #: dict's own lookup, without a Python call: the receive lane asks it per frame.
+        self.get = self._requests.get
         self._unfinished: OrderedDict[str, None] = OrderedDict()
         #: The request audio goes to now, or ``None`` when the next audio opens one
         #: (read-only for callers: a plain attribute, as the send lane reads it per message).
@@ -69,10 +70,6 @@ class RequestLedger:
     def latest(self) -> RequestStatus | None:
         """The most recent request, open or not: what an interrupt targets."""
         return self._latest
-
-    def get(self, req_id: str) -> RequestStatus | None:
-        """The status of a recent request."""
-        return self._requests.get(req_id)
 
     def __iter__(self) -> Iterator[RequestStatus]:
         return iter(self._requests.values())

@@ -817,7 +817,7 @@ class ClientSession:
             return
         frame = message.server_response_animation
         req_id = frame.req_id
-        status = self.requests.status_of(req_id)
+        status = self.requests.get(req_id)
         if status is not None:  # RequestLedger.record_frame, inline
             status.frames += 1
             if status.interrupt_sent and self.drop_interrupted_frames:
